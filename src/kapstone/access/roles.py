@@ -1,0 +1,120 @@
+"""Who may do what in a clinic.
+
+Roles are the jobs people hold in a KAP clinic; permissions are the smallest things the
+software lets someone do. Every page and API operation names the one permission it needs,
+and a role grants nothing it does not list here: deny by default.
+
+This module is the single place that maps roles to permissions, so a change to who can see
+patient data is a change to this file and nothing else. Pure Python: no Django.
+"""
+
+from collections.abc import Iterable
+from enum import StrEnum
+
+
+class Permission(StrEnum):
+    # Identity and contact details: name, date of birth, contacts, escort.
+    PATIENT_VIEW_DEMOGRAPHICS = "patient.view_demographics"
+    PATIENT_REGISTER = "patient.register"
+    PATIENT_EDIT_DEMOGRAPHICS = "patient.edit_demographics"
+    # The clinical record: measurements, allergies, medications, treatment history.
+    PATIENT_VIEW_CLINICAL = "patient.view_clinical"
+    PATIENT_EDIT_CLINICAL = "patient.edit_clinical"
+    # Diagnoses are split out because billing needs them without the rest of the chart.
+    PATIENT_VIEW_DIAGNOSES = "patient.view_diagnoses"
+    PATIENT_EDIT_DIAGNOSES = "patient.edit_diagnoses"
+    AUDIT_VIEW = "audit.view"
+    AUDIT_EXPORT = "audit.export"
+    STAFF_VIEW = "staff.view"
+
+
+class Role(StrEnum):
+    PRESCRIBER = "prescriber"
+    NURSE = "nurse"
+    THERAPIST = "therapist"
+    FRONT_DESK = "front_desk"
+    BILLING = "billing"
+    RESEARCHER = "researcher"
+    CLINIC_ADMIN = "clinic_admin"
+
+    @property
+    def label(self) -> str:
+        return ROLE_LABELS[self]
+
+
+ROLE_LABELS = {
+    Role.PRESCRIBER: "Prescriber (medical director)",
+    Role.NURSE: "Nurse",
+    Role.THERAPIST: "Therapist",
+    Role.FRONT_DESK: "Front desk",
+    Role.BILLING: "Billing",
+    Role.RESEARCHER: "Researcher",
+    Role.CLINIC_ADMIN: "Clinic admin",
+}
+
+P = Permission
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.PRESCRIBER: frozenset(
+        {
+            P.PATIENT_VIEW_DEMOGRAPHICS,
+            P.PATIENT_REGISTER,
+            P.PATIENT_EDIT_DEMOGRAPHICS,
+            P.PATIENT_VIEW_CLINICAL,
+            P.PATIENT_EDIT_CLINICAL,
+            P.PATIENT_VIEW_DIAGNOSES,
+            P.PATIENT_EDIT_DIAGNOSES,
+        }
+    ),
+    Role.NURSE: frozenset(
+        {
+            P.PATIENT_VIEW_DEMOGRAPHICS,
+            P.PATIENT_REGISTER,
+            P.PATIENT_EDIT_DEMOGRAPHICS,
+            P.PATIENT_VIEW_CLINICAL,
+            P.PATIENT_EDIT_CLINICAL,
+            P.PATIENT_VIEW_DIAGNOSES,
+        }
+    ),
+    Role.THERAPIST: frozenset(
+        {
+            P.PATIENT_VIEW_DEMOGRAPHICS,
+            P.PATIENT_VIEW_CLINICAL,
+            P.PATIENT_EDIT_CLINICAL,
+            P.PATIENT_VIEW_DIAGNOSES,
+            P.PATIENT_EDIT_DIAGNOSES,
+        }
+    ),
+    Role.FRONT_DESK: frozenset(
+        {
+            P.PATIENT_VIEW_DEMOGRAPHICS,
+            P.PATIENT_REGISTER,
+            P.PATIENT_EDIT_DEMOGRAPHICS,
+        }
+    ),
+    Role.BILLING: frozenset({P.PATIENT_VIEW_DEMOGRAPHICS, P.PATIENT_VIEW_DIAGNOSES}),
+    # Researchers work only with de-identified data (the research registry); nothing
+    # that names a patient is theirs to see.
+    Role.RESEARCHER: frozenset(),
+    # The admin runs the clinic's accounts and reads the audit trail, which names records
+    # by number only; the admin is not a clinician and does not read charts.
+    Role.CLINIC_ADMIN: frozenset({P.AUDIT_VIEW, P.AUDIT_EXPORT, P.STAFF_VIEW}),
+}
+
+# Roles that reach clinical records, or grant access to others, sign in with a second factor.
+TWO_FACTOR_ROLES = frozenset({Role.PRESCRIBER, Role.NURSE, Role.THERAPIST, Role.CLINIC_ADMIN})
+
+
+def permissions_for(roles: Iterable[Role | str]) -> frozenset[Permission]:
+    granted: set[Permission] = set()
+    for role in roles:
+        granted |= ROLE_PERMISSIONS[Role(role)]
+    return frozenset(granted)
+
+
+def needs_two_factor(roles: Iterable[Role | str]) -> bool:
+    return any(Role(role) in TWO_FACTOR_ROLES for role in roles)
+
+
+def roles_with(permission: Permission) -> frozenset[Role]:
+    return frozenset(role for role, perms in ROLE_PERMISSIONS.items() if permission in perms)

@@ -1,0 +1,16 @@
+from django.db import migrations
+
+from kapstone.audit import guard
+
+
+def install(apps, schema_editor):
+    guard.install(schema_editor.connection)
+
+
+def remove(apps, schema_editor):
+    guard.remove(schema_editor.connection)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("audit", "0001_initial")]
+    operations = [migrations.RunPython(install, remove)]

@@ -1,0 +1,54 @@
+"""Clinic defaults and per-clinic overrides.
+
+The shipped defaults live in ``data/defaults.toml`` with their sources; a clinic's overrides
+are a nested mapping with the same shape (stored on the clinic organisation). Pure Python.
+"""
+
+import copy
+import tomllib
+from decimal import Decimal
+from functools import cache
+from importlib import resources
+from typing import Any
+
+
+@cache
+def _shipped() -> dict[str, Any]:
+    text = resources.files("kapstone.clinical").joinpath("data/defaults.toml").read_text()
+    return tomllib.loads(text)
+
+
+def shipped_defaults() -> dict[str, Any]:
+    return copy.deepcopy(_shipped())
+
+
+def merge(base: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """Overrides win key by key; unknown keys are refused so a typo cannot pass silently."""
+    merged = copy.deepcopy(base)
+    for key, value in (overrides or {}).items():
+        if key not in merged:
+            raise KeyError(f"unknown clinic setting: {key}")
+        if isinstance(merged[key], dict) and isinstance(value, dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+class ClinicConfig:
+    """Typed read access to the merged settings."""
+
+    def __init__(self, overrides: dict[str, Any] | None = None):
+        self.raw = merge(_shipped(), overrides)
+
+    def bounds(self, measurement: str) -> tuple[Decimal, Decimal]:
+        entry = self.raw["measurements"][measurement]
+        return Decimal(str(entry["min"])), Decimal(str(entry["max"]))
+
+    @property
+    def treatment_resistance(self) -> dict[str, Any]:
+        return self.raw["treatment_resistance"]
+
+    @property
+    def common_diagnoses(self) -> list[str]:
+        return list(self.raw["diagnoses"]["common"])

@@ -1,0 +1,112 @@
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.views import LoginView
+from django.shortcuts import redirect, render
+from django.urls import path
+from django.views.decorators.http import require_POST
+from django_otp import login as otp_login
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from kapstone.audit.recording import record_standalone
+from kapstone.core.permissions import public, signed_in
+
+
+class TokenForm(forms.Form):
+    token = forms.CharField(
+        label="6-digit code from your authenticator app",
+        max_length=8,
+        widget=forms.TextInput(
+            attrs={"inputmode": "numeric", "autocomplete": "one-time-code", "autofocus": True}
+        ),
+    )
+
+
+class StaffLoginView(LoginView):
+    template_name = "staff/login.html"
+    redirect_authenticated_user = True
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["expired"] = "expired" in self.request.GET
+        return context
+
+
+login_view = public(StaffLoginView.as_view())
+
+
+def _safe_next(request):
+    target = request.session.pop("after_verify", None)
+    return target or "home"
+
+
+@public
+def login_verify(request):
+    """Second step for staff who have an authenticator set up."""
+    user = request.user
+    if not user.is_authenticated:
+        return redirect("login")
+    if user.is_verified():
+        return redirect("home")
+    form = TokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+        if device is not None and device.verify_token(form.cleaned_data["token"].strip()):
+            otp_login(request, device)
+            record_standalone(actor=user, action="auth.two_factor_ok", target=user, request=request)
+            return redirect(_safe_next(request))
+        record_standalone(actor=user, action="auth.two_factor_failed", target=user, request=request)
+        form.add_error("token", "That code is not right, or has expired. Try the current one.")
+    return render(request, "staff/verify.html", {"form": form})
+
+
+@public
+def two_factor_setup(request):
+    """First sign-in for a clinical role: pair an authenticator app."""
+    user = request.user
+    if not user.is_authenticated:
+        return redirect("login")
+    if user.has_totp_device and user.is_verified():
+        return redirect("home")
+    device, _ = TOTPDevice.objects.get_or_create(
+        user=user, confirmed=False, defaults={"name": "authenticator"}
+    )
+    form = TokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if device.verify_token(form.cleaned_data["token"].strip()):
+            device.confirmed = True
+            device.save(update_fields=["confirmed"])
+            TOTPDevice.objects.filter(user=user, confirmed=False).delete()
+            otp_login(request, device)
+            record_standalone(
+                actor=user, action="auth.two_factor_enrolled", target=user, request=request
+            )
+            messages.success(request, "Two-factor sign-in is set up.")
+            return redirect("home")
+        form.add_error("token", "That code is not right. Check the clock on your phone.")
+    import segno
+
+    qr = segno.make(device.config_url, error="m").svg_inline(scale=4)
+    secret = device.config_url.split("secret=")[1].split("&")[0]
+    return render(request, "staff/setup.html", {"form": form, "qr": qr, "secret": secret})
+
+
+@require_POST
+@public
+def logout_view(request):
+    logout(request)
+    return redirect("login")
+
+
+@signed_in
+def account(request):
+    return render(request, "staff/account.html")
+
+
+urlpatterns = [
+    path("login/", login_view, name="login"),
+    path("login/verify/", login_verify, name="login_verify"),
+    path("account/two-factor/", two_factor_setup, name="two_factor_setup"),
+    path("logout/", logout_view, name="logout"),
+    path("account/", account, name="account"),
+]

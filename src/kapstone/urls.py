@@ -1,0 +1,16 @@
+from django.urls import include, path
+
+from kapstone.api import api
+from kapstone.audit import views as audit_views
+from kapstone.core import views as core_views
+from kapstone.patients import views as patient_views
+from kapstone.staff import views as staff_views
+
+urlpatterns = [
+    path("", core_views.home, name="home"),
+    path("healthz", core_views.healthz, name="healthz"),
+    path("", include(staff_views.urlpatterns)),
+    path("patients/", include(patient_views.urlpatterns)),
+    path("audit/", include(audit_views.urlpatterns)),
+    path("api/", api.urls),
+]
