@@ -45,8 +45,10 @@ def weight_to_kg(value: object, unit: str, bounds: tuple[Decimal, Decimal]) -> D
     except ValueError:
         raise InvalidInput("weight_unit", "must be kg or lb") from None
     kg = number * KG_PER_LB if unit is WeightUnit.LB else number
-    kg = kg.quantize(KG_STEP, rounding=ROUND_HALF_UP)
     low, high = bounds
+    # Range first: rounding a number with more digits than Decimal's precision would fail.
+    if low - 1 <= kg <= high + 1:
+        kg = kg.quantize(KG_STEP, rounding=ROUND_HALF_UP)
     if not low <= kg <= high:
         raise InvalidInput(
             "weight",
@@ -63,8 +65,9 @@ def height_to_cm(value: object, unit: str, bounds: tuple[Decimal, Decimal]) -> D
     except ValueError:
         raise InvalidInput("height_unit", "must be cm or in") from None
     cm = number * CM_PER_IN if unit is HeightUnit.IN else number
-    cm = cm.quantize(CM_STEP, rounding=ROUND_HALF_UP)
     low, high = bounds
+    if low - 1 <= cm <= high + 1:
+        cm = cm.quantize(CM_STEP, rounding=ROUND_HALF_UP)
     if not low <= cm <= high:
         raise InvalidInput("height", f"must be between {low} and {high} cm")
     return cm

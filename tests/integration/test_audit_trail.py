@@ -1,0 +1,124 @@
+"""The audit trail against a real database: chained, append-only, tamper-evident."""
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import DatabaseError, connection, transaction
+
+from kapstone.access.roles import Role
+from kapstone.audit import guard
+from kapstone.audit.models import AuditEvent
+from kapstone.audit.recording import verify_chain
+from kapstone.patients import actions
+
+TABLE = AuditEvent._meta.db_table
+
+
+def _sql(statement, params=()):
+    with connection.cursor() as cursor:
+        cursor.execute(statement, params)
+
+
+@pytest.fixture
+def trail(make_patient, clinician):
+    """A few real events: registrations, edits and a measurement."""
+    patients = [make_patient() for _ in range(3)]
+    actions.update_demographics(by=clinician, patient=patients[0], phone="207-555-0199")
+    actions.record_measurement(by=clinician, patient=patients[1], weight="80", weight_unit="kg")
+    return patients
+
+
+def test_actions_write_a_verifiable_chain(trail):
+    report = verify_chain()
+    assert report.intact, report.problem
+    assert report.events_checked == AuditEvent.objects.count() >= 5
+    seqs = list(AuditEvent.objects.order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(1, len(seqs) + 1))
+
+
+def test_event_records_who_what_which_record_and_where(trail, clinician):
+    event = AuditEvent.objects.get(action="patient.update")
+    assert event.actor_id == clinician.pk
+    assert event.actor_username == clinician.username
+    assert set(event.actor_roles.split(",")) == {"prescriber", "nurse", "therapist", "front_desk"}
+    assert event.patient_id == trail[0].pk
+    assert event.detail == {"fields": ["phone"]}  # the field's name, never its value
+    assert "207-555-0199" not in str(event.detail)
+
+
+def test_database_refuses_to_update_an_event(trail):
+    with pytest.raises(DatabaseError), transaction.atomic():
+        AuditEvent.objects.filter(seq=1).update(action="nothing")
+
+
+def test_database_refuses_to_delete_an_event(trail):
+    with pytest.raises(DatabaseError), transaction.atomic():
+        AuditEvent.objects.filter(seq=2).delete()
+
+
+def test_edited_row_is_detected(trail):
+    guard.remove(connection)  # an attacker with direct database access
+    _sql(f"UPDATE {TABLE} SET actor_username = %s WHERE seq = 3", ["someone-else"])
+    report = verify_chain()
+    assert not report.intact
+    assert report.first_bad_seq == 3
+    with pytest.raises(CommandError, match="BROKEN"):
+        call_command("audit", "verify")
+
+
+def test_deleted_row_is_detected(trail):
+    guard.remove(connection)
+    _sql(f"DELETE FROM {TABLE} WHERE seq = 2")
+    report = verify_chain()
+    assert not report.intact
+    assert report.first_bad_seq == 2
+
+
+def test_deleted_newest_row_is_detected(trail):
+    guard.remove(connection)
+    last = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first()
+    _sql(f"DELETE FROM {TABLE} WHERE seq = %s", [last])
+    assert not verify_chain().intact
+
+
+def test_verify_command_reports_an_intact_trail(trail, capsys):
+    call_command("audit", "verify")
+    assert "audit trail intact" in capsys.readouterr().out
+
+
+def test_rolled_back_change_leaves_no_event(patient, clinician):
+    before = AuditEvent.objects.count()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        actions.update_demographics(by=clinician, patient=patient, city="Bangor")
+        raise RuntimeError("the surrounding work failed")
+    assert AuditEvent.objects.count() == before
+    assert verify_chain().intact
+
+
+def test_admin_filters_by_record_number_and_sees_numbers_not_names(trail, client_for):
+    admin = client_for(Role.CLINIC_ADMIN)
+    target = trail[0]
+    response = admin.get("/audit/", {"record": target.record_number})
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert target.record_number in body
+    assert "patient.update" in body
+    assert target.last_name not in body
+    shown = response.context["page"].object_list
+    assert shown and all(e.patient_id == target.pk for e in shown)
+
+
+def test_admin_filters_by_action_and_actor(trail, client_for, clinician):
+    admin = client_for(Role.CLINIC_ADMIN)
+    response = admin.get("/audit/", {"action": "measurement.", "actor": clinician.username})
+    events = list(response.context["page"].object_list)
+    assert [e.action for e in events] == ["measurement.create"]
+
+
+def test_export_is_csv_and_is_itself_audited(trail, client_for):
+    admin = client_for(Role.CLINIC_ADMIN)
+    response = admin.get("/audit/export.csv")
+    assert response["Content-Type"] == "text/csv"
+    lines = b"".join(response.streaming_content).decode().strip().splitlines()
+    assert lines[0].startswith("seq,occurred_at,actor_username")
+    assert len(lines) - 1 >= 5
+    assert AuditEvent.objects.filter(action="audit.export").count() == 1

@@ -1,0 +1,129 @@
+"""Signing in: Argon2 passwords, a second factor for clinical roles, throttled guessing,
+and sessions that end after inactivity."""
+
+import time
+
+import pytest
+from django.conf import settings
+from django.test import Client
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from kapstone.access.roles import Role
+from kapstone.audit.models import AuditEvent
+from tests.conftest import signed_in_client
+
+PASSWORD = "correct horse battery staple"
+
+
+def current_code(device: TOTPDevice) -> str:
+    return f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}"
+
+
+def sign_in(client: Client, username: str, password: str = PASSWORD):
+    return client.post("/login/", {"username": username, "password": password})
+
+
+@pytest.fixture
+def nurse(make_staff):
+    return make_staff(Role.NURSE, username="nurse1", password=PASSWORD)
+
+
+@pytest.fixture
+def front_desk(make_staff):
+    return make_staff(Role.FRONT_DESK, username="desk1", password=PASSWORD)
+
+
+def test_passwords_are_hashed_with_argon2(nurse):
+    assert nurse.password.startswith("argon2$argon2id$")
+
+
+def test_front_desk_signs_in_with_a_password(front_desk, clinic):
+    client = Client()
+    response = sign_in(client, "desk1")
+    assert response.status_code == 302 and response.url == "/"
+    assert client.get("/patients/").status_code == 200
+    assert AuditEvent.objects.filter(action="auth.login", actor_id=front_desk.pk).exists()
+
+
+def test_nurse_needs_the_second_factor_before_any_record(nurse, patient):
+    client = Client()
+    assert sign_in(client, "nurse1").status_code == 302
+    response = client.get(f"/patients/{patient.pk}/")
+    assert response.status_code == 302 and response.url == "/login/verify/"
+    assert client.get("/patients/").url == "/login/verify/"
+
+
+def test_wrong_code_is_refused_and_audited(nurse):
+    client = Client()
+    sign_in(client, "nurse1")
+    response = client.post("/login/verify/", {"token": "000000"})
+    assert response.status_code == 200
+    assert "not right" in response.content.decode()
+    assert AuditEvent.objects.filter(action="auth.two_factor_failed", actor_id=nurse.pk).exists()
+    assert client.get("/patients/").status_code == 302
+
+
+def test_right_code_opens_the_records(nurse, patient):
+    client = Client()
+    sign_in(client, "nurse1")
+    device = TOTPDevice.objects.get(user=nurse)
+    response = client.post("/login/verify/", {"token": current_code(device)})
+    assert response.status_code == 302
+    assert client.get(f"/patients/{patient.pk}/").status_code == 200
+
+
+def test_first_sign_in_pairs_an_authenticator(make_staff, clinic):
+    therapist = make_staff(Role.THERAPIST, username="newtherapist", password=PASSWORD)
+    TOTPDevice.objects.filter(user=therapist).delete()  # never set up
+    client = Client()
+    sign_in(client, "newtherapist")
+    assert client.get("/patients/").url == "/account/two-factor/"
+    page = client.get("/account/two-factor/")
+    assert page.status_code == 200 and b"<svg" in page.content
+    device = TOTPDevice.objects.get(user=therapist, confirmed=False)
+    response = client.post("/account/two-factor/", {"token": current_code(device)})
+    assert response.status_code == 302
+    device.refresh_from_db()
+    assert device.confirmed
+    assert client.get("/patients/").status_code == 200
+    assert AuditEvent.objects.filter(action="auth.two_factor_enrolled").count() == 1
+
+
+def test_repeated_failures_lock_the_account(front_desk, clinic):
+    client = Client()
+    for _ in range(settings.AXES_FAILURE_LIMIT - 1):
+        assert sign_in(client, "desk1", "wrong password").status_code == 200
+    # The fifth failure locks the account; even the right password is refused after it.
+    assert sign_in(client, "desk1", "wrong password").status_code == 429
+    locked = sign_in(client, "desk1")
+    assert locked.status_code == 429
+    assert "Sign-in paused" in locked.content.decode()
+    assert AuditEvent.objects.filter(action="auth.login_failed").count() >= 5
+    # Another account from the same address is not locked out with it.
+    assert sign_in(Client(), "nurse-other", "x").status_code == 200
+
+
+def test_session_ends_after_inactivity(client_for, patient):
+    client = client_for(Role.NURSE)
+    assert client.get("/patients/").status_code == 200
+    session = client.session
+    session["last_seen"] = int(time.time()) - settings.SESSION_IDLE_SECONDS - 1
+    session.save()
+    response = client.get(f"/patients/{patient.pk}/")
+    assert response.status_code == 302 and response.url.startswith("/login/?expired=1")
+    assert client.get("/patients/").status_code == 302
+
+
+def test_session_cookie_lifetime_is_the_idle_limit():
+    assert settings.SESSION_COOKIE_AGE == settings.SESSION_IDLE_SECONDS == 15 * 60
+    assert settings.SESSION_COOKIE_HTTPONLY
+
+
+def test_sign_out_is_a_post_and_is_audited(make_staff):
+    user = make_staff(Role.BILLING)
+    client = signed_in_client(user)
+    assert client.get("/logout/").status_code == 405
+    assert client.post("/logout/").status_code == 302
+    assert client.get("/patients/").status_code == 302
+    assert AuditEvent.objects.filter(action="auth.logout", actor_id=user.pk).exists()

@@ -1,0 +1,42 @@
+"""Clinical rules and the audit chain stay plain Python: they import nothing from Django, so
+they can be read, tested and reused without the web framework."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import kapstone
+
+SRC = Path(kapstone.__file__).parent
+PURE = [
+    *sorted((SRC / "clinical").glob("*.py")),
+    SRC / "access" / "roles.py",
+    SRC / "audit" / "chain.py",
+    SRC / "errors.py",
+]
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize("path", PURE, ids=lambda p: str(p.relative_to(SRC)))
+def test_module_imports_nothing_from_django(path):
+    bad = {m for m in imported_modules(path) if m.split(".")[0] in {"django", "ninja"}}
+    bad |= {
+        m
+        for m in imported_modules(path)
+        if m.startswith("kapstone.")
+        and not m.startswith(
+            ("kapstone.clinical", "kapstone.errors", "kapstone.access", "kapstone.audit.chain")
+        )
+    }
+    assert not bad
