@@ -322,7 +322,7 @@ def create_patient(request, payload: PatientIn):
     data = payload.dict()
     data["home_site"] = _site(data.pop("home_site_id"))
     patient = actions.register_patient(by=request.user, **data)
-    return 201, queries.chart(patient.pk)
+    return queries.chart(patient.pk)
 
 
 @api.get("/patients/{patient_id}", response=PatientDetail, tags=["patients"])
@@ -398,7 +398,7 @@ def list_diagnoses(request, patient_id: int):
 @api_requires(P.PATIENT_EDIT_DIAGNOSES)
 def add_diagnosis(request, patient_id: int, payload: DiagnosisIn):
     patient = get_object_or_404(Patient, pk=patient_id)
-    return 201, actions.add_diagnosis(by=request.user, patient=patient, **payload.dict())
+    return actions.add_diagnosis(by=request.user, patient=patient, **payload.dict())
 
 
 @api.post("/patients/{patient_id}/measurements", response={201: MeasurementOut}, tags=["clinical"])
@@ -406,4 +406,4 @@ def add_diagnosis(request, patient_id: int, payload: DiagnosisIn):
 def add_measurement(request, patient_id: int, payload: MeasurementIn):
     patient = get_object_or_404(Patient, pk=patient_id)
     measurement = actions.record_measurement(by=request.user, patient=patient, **payload.dict())
-    return 201, _measurement_out(measurement)
+    return _measurement_out(measurement)

@@ -8,8 +8,10 @@ from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from kapstone.access.roles import Permission
 from kapstone.audit.recording import record_standalone
-from kapstone.core.permissions import public, signed_in
+from kapstone.core.permissions import public, requires, signed_in
+from kapstone.staff.models import User
 
 
 class TokenForm(forms.Form):
@@ -103,7 +105,21 @@ def account(request):
     return render(request, "staff/account.html")
 
 
+@requires(Permission.STAFF_VIEW)
+def staff_list(request):
+    staff = (
+        User.objects.filter(is_active=True)
+        .prefetch_related("role_rows", "sites")
+        .order_by("last_name", "first_name")
+    )
+    paired = set(
+        TOTPDevice.objects.filter(confirmed=True).values_list("user_id", flat=True).distinct()
+    )
+    return render(request, "staff/list.html", {"staff": staff, "paired": paired})
+
+
 urlpatterns = [
+    path("staff/", staff_list, name="staff_list"),
     path("login/", login_view, name="login"),
     path("login/verify/", login_verify, name="login_verify"),
     path("account/two-factor/", two_factor_setup, name="two_factor_setup"),
