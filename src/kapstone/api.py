@@ -74,7 +74,11 @@ def api_requires(permission: P):
                 record(
                     actor=request.user,
                     action="access.denied",
-                    detail={"permission": str(permission), "operation": fn.__name__},
+                    detail={
+                        "permission": str(permission),
+                        "operation": fn.__name__,
+                        "object_id": str(kwargs.get("patient_id", "")),
+                    },
                 )
                 raise AccessDenied(permission)
             return fn(request, *args, **kwargs)
@@ -106,10 +110,14 @@ def _invalid_many(request, exc):
 @api.exception_handler(NinjaValidationError)
 def _schema_invalid(request, exc):
     # Name the field and the rule; leave out the submitted value, which may be patient data.
-    errors = [
-        {"field": ".".join(str(p) for p in e.get("loc", ())[1:]) or "body", "message": e["msg"]}
-        for e in exc.errors
-    ]
+    def field(location) -> str:
+        # ("body", "payload", "date_of_birth") -> "date_of_birth": the same name the clinic's
+        # own rules use; ("query", "page") -> "page".
+        parts = [str(p) for p in location]
+        parts = parts[2:] if parts[:1] == ["body"] else parts[1:]
+        return ".".join(parts) or "body"
+
+    errors = [{"field": field(e.get("loc", ())), "message": e["msg"]} for e in exc.errors]
     return api.create_response(request, {"errors": errors}, status=422)
 
 
@@ -338,7 +346,10 @@ def get_patient(request, patient_id: int):
 def update_patient(request, patient_id: int, payload: PatientPatch):
     patient = get_object_or_404(Patient, pk=patient_id)
     changes = payload.dict(exclude_unset=True)
-    actions.update_demographics(by=request.user, patient=patient, **changes)
+    changed = actions.update_demographics(by=request.user, patient=patient, **changes)
+    if not changed:
+        # Nothing was written, but the whole record goes back: that is a read.
+        record(actor=request.user, action="patient.view", target=patient, detail={"via": "api"})
     return Patient.objects.prefetch_related("contacts").get(pk=patient_id)
 
 

@@ -210,3 +210,21 @@ def test_future_measurement_is_refused(patient, clinician):
 def test_database_constraints_hold_without_the_actions(patient, make_row):
     with pytest.raises(IntegrityError), transaction.atomic():
         make_row(patient)
+
+
+def test_field_error_is_linked_to_its_input(clinic, client_for):
+    response = client_for(Role.FRONT_DESK).post(
+        "/patients/new/",
+        {
+            "first_name": "A",
+            "last_name": "B",
+            "date_of_birth": "1980-01-01",
+            "sex_at_birth": "female",
+            "weight": "700",
+            "weight_unit": "kg",
+            "height_unit": "cm",
+        },
+    )
+    html = response.content.decode()
+    assert 'aria-describedby="id_weight_error"' in html
+    assert '<div id="id_weight_error"><p class="error" role="alert">Weight must be between' in html

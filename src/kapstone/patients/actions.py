@@ -8,6 +8,8 @@ never their values.
 from datetime import date, datetime
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -76,6 +78,16 @@ def _choice(field: str, value: str, allowed) -> str:
     return value
 
 
+def _email(value) -> str:
+    value = (value or "").strip()
+    if value:
+        try:
+            validate_email(value)
+        except ValidationError:
+            raise InvalidInput("email", "is not a valid e-mail address") from None
+    return value
+
+
 def _validated_demographics(data: dict, errors: _Errors, *, partial: bool) -> dict:
     clean = {}
     today = timezone.localdate()
@@ -95,9 +107,11 @@ def _validated_demographics(data: dict, errors: _Errors, *, partial: bool) -> di
         clean["sex_at_birth"] = errors.check(
             _choice, "sex_at_birth", data.get("sex_at_birth", ""), Patient.SexAtBirth
         )
-    for name in ("phone", "email", "address_line1", "address_line2", "city", "state"):
+    for name in ("phone", "address_line1", "address_line2", "city", "state"):
         if name in data:
             clean[name] = (data[name] or "").strip()
+    if "email" in data:
+        clean["email"] = errors.check(_email, data["email"])
     if "postal_code" in data:
         clean["postal_code"] = (data["postal_code"] or "").strip()
     if "home_site" in data:

@@ -101,8 +101,8 @@ def patient_edit(request, pk):
         else:
             messages.success(request, "Saved." if changed else "Nothing changed.")
             return redirect("patient_chart", pk=patient.pk)
-    else:
-        # Opening the edit form shows the record's details: that is a read.
+    if form.errors or request.method != "POST":
+        # Showing the edit form (again) shows the record's details: that is a read.
         record(actor=request.user, action="patient.view", target=patient, detail={"form": "edit"})
     return render(
         request,
@@ -190,6 +190,10 @@ def _entry_view(entry: ChartEntry):
             else:
                 messages.success(request, "Saved.")
                 return redirect("patient_chart", pk=patient.pk)
+        # The form's header names the patient, so showing it is a read of the record.
+        record(
+            actor=request.user, action="patient.view", target=patient, detail={"form": entry.slug}
+        )
         context = {
             "form": form,
             "patient": patient,
@@ -204,8 +208,8 @@ def _entry_view(entry: ChartEntry):
     return view
 
 
-@require_POST
 @requires(P.PATIENT_EDIT_DIAGNOSES)
+@require_POST
 def diagnosis_resolve(request, pk, diagnosis_id):
     diagnosis = get_object_or_404(Diagnosis, pk=diagnosis_id, patient_id=pk)
     actions.resolve_diagnosis(by=request.user, diagnosis=diagnosis)
@@ -213,8 +217,8 @@ def diagnosis_resolve(request, pk, diagnosis_id):
     return redirect("patient_chart", pk=pk)
 
 
-@require_POST
 @requires(P.PATIENT_EDIT_CLINICAL)
+@require_POST
 def medication_stop(request, pk, medication_id):
     from django.utils import timezone
 
@@ -228,8 +232,8 @@ def medication_stop(request, pk, medication_id):
     return redirect("patient_chart", pk=pk)
 
 
-@require_POST
 @requires(P.PATIENT_EDIT_CLINICAL)
+@require_POST
 def no_known_allergies(request, pk):
     patient = get_object_or_404(Patient, pk=pk)
     try:
