@@ -37,40 +37,35 @@ def parse_decimal(field: str, value: object) -> Decimal:
     return number
 
 
-def weight_to_kg(value: object, unit: str, bounds: tuple[Decimal, Decimal]) -> Decimal:
-    """Convert an entered weight to kilograms and check it is plausible for an adult."""
-    number = parse_decimal("weight", value)
-    try:
-        unit = WeightUnit(unit)
-    except ValueError:
-        raise InvalidInput("weight_unit", "must be kg or lb") from None
-    kg = number * KG_PER_LB if unit is WeightUnit.LB else number
+def _to_si(field, value, unit, units: dict[str, Decimal], step, bounds, out_of_range: str):
+    number = parse_decimal(field, value)
+    if unit not in units:
+        raise InvalidInput(f"{field}_unit", f"must be {' or '.join(units)}")
+    si = number * units[unit]
     low, high = bounds
     # Range first: rounding a number with more digits than Decimal's precision would fail.
-    if low - 1 <= kg <= high + 1:
-        kg = kg.quantize(KG_STEP, rounding=ROUND_HALF_UP)
-    if not low <= kg <= high:
-        raise InvalidInput(
-            "weight",
-            f"must be between {low} and {high} kg "
-            f"({kg_to_lb(low)} to {kg_to_lb(high)} lb) for an adult",
-        )
-    return kg
+    if low - 1 <= si <= high + 1:
+        si = si.quantize(step, rounding=ROUND_HALF_UP)
+    if not low <= si <= high:
+        raise InvalidInput(field, out_of_range)
+    return si
+
+
+def weight_to_kg(value: object, unit: str, bounds: tuple[Decimal, Decimal]) -> Decimal:
+    """Convert an entered weight to kilograms and check it is plausible for an adult."""
+    low, high = bounds
+    message = (
+        f"must be between {low} and {high} kg ({kg_to_lb(low)} to {kg_to_lb(high)} lb) for an adult"
+    )
+    units = {WeightUnit.KG: Decimal(1), WeightUnit.LB: KG_PER_LB}
+    return _to_si("weight", value, unit, units, KG_STEP, bounds, message)
 
 
 def height_to_cm(value: object, unit: str, bounds: tuple[Decimal, Decimal]) -> Decimal:
-    number = parse_decimal("height", value)
-    try:
-        unit = HeightUnit(unit)
-    except ValueError:
-        raise InvalidInput("height_unit", "must be cm or in") from None
-    cm = number * CM_PER_IN if unit is HeightUnit.IN else number
     low, high = bounds
-    if low - 1 <= cm <= high + 1:
-        cm = cm.quantize(CM_STEP, rounding=ROUND_HALF_UP)
-    if not low <= cm <= high:
-        raise InvalidInput("height", f"must be between {low} and {high} cm")
-    return cm
+    units = {HeightUnit.CM: Decimal(1), HeightUnit.IN: CM_PER_IN}
+    message = f"must be between {low} and {high} cm"
+    return _to_si("height", value, unit, units, CM_STEP, bounds, message)
 
 
 def kg_to_lb(kg: Decimal) -> Decimal:

@@ -42,5 +42,7 @@ class Command(BaseCommand):
                 "accesslog": "-" if access_log else None,
                 "access_log_format": '%(h)s "%(m)s %(U)s" %(s)s %(M)sms',
                 "timeout": 60,
+                # No control socket in the user's home directory: nothing here uses it.
+                "control_socket_disable": True,
             }
         ).run()
