@@ -85,9 +85,10 @@ def record(*, actor, action: str, target=None, patient=None, detail=None) -> Aud
 
 def record_reads(*, actor, action: str, targets: Iterable, detail=None) -> None:
     """One event per record read, appended together."""
+    actor_fields = _actor_fields(actor)
     rows = [
         {
-            **_actor_fields(actor),
+            **actor_fields,
             **_target_fields(target),
             "action": action,
             "patient_id": _patient_id(target, None),

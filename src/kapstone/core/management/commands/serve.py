@@ -27,7 +27,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--bind", default="127.0.0.1:8000")
         parser.add_argument("--workers", type=int, default=multiprocessing.cpu_count())
-        parser.add_argument("--threads", type=int, default=4)
+        # Two threads per worker gave the shortest tails on a 2-core machine (bench/): more
+        # threads only queue CPU-bound requests behind the GIL.
+        parser.add_argument("--threads", type=int, default=2)
         parser.add_argument("--access-log", action="store_true", help="log requests (paths only)")
 
     def handle(self, *args, bind, workers, threads, access_log, **options):
