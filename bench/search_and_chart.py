@@ -110,6 +110,13 @@ def _parse_args():
     parser.add_argument(
         "--demo-sample", type=int, default=200, help="patients built by `kapstone demo` (bulk)"
     )
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=1.0,
+        help="mean seconds each client pauses between requests in a second round of each "
+        "scenario, as a clinician clicking through pages would (0 to skip that round)",
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args()
 
@@ -190,7 +197,8 @@ def _run_one(args) -> int:
         "warmup_s": args.warmup,
         "duration_s": args.duration,
         "generator": f"{args.clients} threads in one Python process (http.client, keep-alive "
-        "connections, closed loop, no think time) on the same machine as the server",
+        "connections) on the same machine as the server: closed loop with no think time, then "
+        f"with exponential pauses of mean {args.think:g} s between requests",
         "search": "GET /patients/?q= the start (3 letters to all) of a random patient's "
         "surname, or 1 time in 5 their date of birth",
         "chart": "GET /patients/<random patient>/",
@@ -215,15 +223,22 @@ def _run_one(args) -> int:
             runs = []
             if args.baseline > 0:
                 runs += [(name, sessions[:1], 2.0, args.baseline) for name in SCENARIOS]
-            runs += [(name, sessions, args.warmup, args.duration) for name in SCENARIOS]
-            for name, clients, warmup, duration in runs:
+            runs = [(*run, 0.0) for run in runs]
+            runs += [(name, sessions, args.warmup, args.duration, 0.0) for name in SCENARIOS]
+            if args.think > 0:
+                runs += [
+                    (name, sessions, args.warmup, args.duration, args.think) for name in SCENARIOS
+                ]
+            for name, clients, warmup, duration, think in runs:
                 make_path = SCENARIOS[name](people)
                 audit_before = _audit_count()
                 load = os.getloadavg()
-                result = _run_scenario(port, clients, make_path, pids, warmup, duration)
+                result = _run_scenario(port, clients, make_path, pids, warmup, duration, think)
                 result["audit_events_written"] = _audit_count() - audit_before
                 result["load_average_before"] = [round(x, 2) for x in load]
                 key = name if len(clients) == args.clients else f"{name}, {len(clients)} client"
+                if think:
+                    key = f"{name}, think {think:g} s"
                 report["scenarios"][key] = result
                 _print_scenario(database, key, result)
         finally:
@@ -533,8 +548,18 @@ def _system_ticks() -> int:
 # --- the load -------------------------------------------------------------------------------
 
 
+# gunicorn's default keep-alive timeout is 2 s; close a little earlier to avoid the race.
+SERVER_KEEPALIVE_S = 1.5
+
+
 def _run_scenario(
-    port: int, sessions: list[str], make_path, pids: dict, warmup: float, duration: float
+    port: int,
+    sessions: list[str],
+    make_path,
+    pids: dict,
+    warmup: float,
+    duration: float,
+    think: float = 0.0,
 ) -> dict:
     from django.conf import settings
 
@@ -563,6 +588,14 @@ def _run_scenario(
                 conn.close()
             if began >= measure_from:
                 mine.append((time.perf_counter() - began, status))
+            if think:
+                # Exponential pauses: clinicians do not click in step with each other.
+                pause = rng.expovariate(1 / think)
+                if pause >= SERVER_KEEPALIVE_S:
+                    # The server drops a connection idle this long, and a browser would simply
+                    # open a new one: do the same rather than count the drop as an error.
+                    conn.close()
+                time.sleep(pause)
         conn.close()
 
     threads = [
@@ -596,6 +629,7 @@ def _run_scenario(
     )
     result = {
         "clients": len(sessions),
+        "think_s": think,
         "warmup_s": warmup,
         "duration_s": duration,
         "requests": len(everything),

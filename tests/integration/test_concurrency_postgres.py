@@ -49,3 +49,17 @@ def test_simultaneous_registrations_get_distinct_record_numbers(
     assert len(numbers) == len(set(numbers)) == 8
     # The audit chain stayed linear under concurrent writers.
     assert verify_chain().intact
+
+
+def test_database_collation_check_passes_on_a_code_point_database(db):
+    from kapstone.core.checks import postgres_collation
+
+    assert postgres_collation(None, databases=["default"]) == []
+
+
+def test_database_collation_check_warns_on_a_linguistic_collation(db, monkeypatch):
+    from kapstone.core import checks
+
+    monkeypatch.setattr(checks, "CODE_POINT_COLLATIONS", set())
+    (warning,) = checks.postgres_collation(None, databases=["default"])
+    assert warning.id == "kapstone.W001"
