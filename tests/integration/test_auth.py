@@ -127,3 +127,45 @@ def test_sign_out_is_a_post_and_is_audited(make_staff):
     assert client.post("/logout/").status_code == 302
     assert client.get("/patients/").status_code == 302
     assert AuditEvent.objects.filter(action="auth.logout", actor_id=user.pk).exists()
+
+
+def test_a_password_alone_cannot_pair_a_new_authenticator(nurse):
+    client = Client()
+    sign_in(client, "nurse1")
+    response = client.get("/account/two-factor/")
+    assert response.status_code == 302 and response.url == "/login/verify/"
+    assert client.post("/account/two-factor/", {"token": "123456"}).url == "/login/verify/"
+    assert TOTPDevice.objects.filter(user=nurse).count() == 1
+    assert client.get("/patients/").status_code == 302
+
+
+def test_after_the_second_step_the_user_lands_where_they_were_going(nurse, patient):
+    client = Client()
+    sign_in(client, "nurse1")
+    chart = f"/patients/{patient.pk}/"
+    assert client.get(chart).url == "/login/verify/"
+    device = TOTPDevice.objects.get(user=nurse)
+    response = client.post("/login/verify/", {"token": current_code(device)})
+    assert response.url == chart
+
+
+def test_the_return_address_must_be_on_this_site(nurse):
+    client = Client()
+    sign_in(client, "nurse1")
+    session = client.session
+    session["after_verify"] = "https://elsewhere.example/steal"
+    session.save()
+    device = TOTPDevice.objects.get(user=nurse)
+    assert client.post("/login/verify/", {"token": current_code(device)}).url == "/"
+
+
+def test_guessing_codes_is_throttled(nurse):
+    client = Client()
+    sign_in(client, "nurse1")
+    device = TOTPDevice.objects.get(user=nurse)
+    for _ in range(3):
+        client.post("/login/verify/", {"token": "000000"})
+    # Each failure doubles the wait before the device accepts any code, even the right one.
+    response = client.post("/login/verify/", {"token": current_code(device)})
+    assert response.status_code == 200
+    assert client.get("/patients/").status_code == 302

@@ -50,6 +50,8 @@ class TwoFactorMiddleware:
             return None
         if getattr(view_func, PERMISSION_ATTR, None) == PUBLIC:
             return None
+        if request.method == "GET":
+            request.session["after_verify"] = request.get_full_path()
         if user.has_totp_device:
             return redirect("login_verify")
         return redirect("two_factor_setup")

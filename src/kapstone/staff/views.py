@@ -4,6 +4,7 @@ from django.contrib.auth import logout
 from django.contrib.auth.views import LoginView
 from django.shortcuts import redirect, render
 from django.urls import path
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -38,8 +39,13 @@ login_view = public(StaffLoginView.as_view())
 
 
 def _safe_next(request):
+    """Where the user was going before the second step, if it is a page of this site."""
     target = request.session.pop("after_verify", None)
-    return target or "home"
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return "home"
 
 
 @public
@@ -68,8 +74,10 @@ def two_factor_setup(request):
     user = request.user
     if not user.is_authenticated:
         return redirect("login")
-    if user.has_totp_device and user.is_verified():
-        return redirect("home")
+    if user.has_totp_device:
+        # Pairing is only for staff with no authenticator yet. Anyone else proves the one they
+        # have; otherwise a password alone could pair a new device and pass the second step.
+        return redirect("home" if user.is_verified() else "login_verify")
     device, _ = TOTPDevice.objects.get_or_create(
         user=user, confirmed=False, defaults={"name": "authenticator"}
     )
