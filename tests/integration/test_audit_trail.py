@@ -122,3 +122,13 @@ def test_export_is_csv_and_is_itself_audited(trail, client_for):
     assert lines[0].startswith("seq,occurred_at,actor_username")
     assert len(lines) - 1 >= 5
     assert AuditEvent.objects.filter(action="audit.export").count() == 1
+
+
+def test_export_cells_cannot_run_as_spreadsheet_formulas(client_for, make_staff):
+    from kapstone.audit.recording import record
+
+    record(actor=make_staff(Role.BILLING, username="=HYPERLINK(1)"), action="patient.list")
+    admin = client_for(Role.CLINIC_ADMIN)
+    body = b"".join(admin.get("/audit/export.csv").streaming_content).decode()
+    assert "'=HYPERLINK(1)" in body
+    assert ",=HYPERLINK" not in body

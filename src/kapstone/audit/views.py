@@ -59,6 +59,13 @@ def audit_list(request):
     )
 
 
+def _cell(value):
+    """A spreadsheet runs a cell starting with = + - or @ as a formula; make it plain text."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value
+    return value
+
+
 class _Echo:
     def write(self, value):
         return value
@@ -85,7 +92,7 @@ def audit_export(request):
     def rows():
         yield writer.writerow(columns)
         for row in events.order_by("seq").values_list(*columns).iterator(chunk_size=2000):
-            yield writer.writerow(row)
+            yield writer.writerow([_cell(value) for value in row])
 
     response = StreamingHttpResponse(rows(), content_type="text/csv")
     response["Content-Disposition"] = 'attachment; filename="audit-trail.csv"'
