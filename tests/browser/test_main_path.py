@@ -1,7 +1,6 @@
 """The path a clinic walks every day, in a real browser: sign in, register, find, open."""
 
 import re
-import tempfile
 from datetime import date
 from decimal import Decimal
 
@@ -14,8 +13,6 @@ from kapstone.patients.models import BodyMeasurement, Patient
 
 pytestmark = pytest.mark.browser
 
-# Outside the repository, for a person to look at when a run needs explaining.
-SCREENSHOTS = tempfile.gettempdir()
 WEIGHT_RULE = "Weight must be between 25 and 350 kg"
 SEARCH_LABEL = "Search by name, date of birth or record number"
 
@@ -64,7 +61,9 @@ def _refused_weight(page: Page, weight_typed: str, unit: str) -> None:
     assert not Patient.objects.filter(last_name="Haverford").exists()
 
 
-def test_nurse_registers_finds_and_opens_a_patient(page, sign_in, make_user, make_patient):
+def test_nurse_registers_finds_and_opens_a_patient(
+    page, sign_in, make_user, make_patient, tmp_path
+):
     nurse = make_user(Role.NURSE)
     # One shares the start of her surname, one her date of birth: each search must tell
     # them apart from her.
@@ -76,7 +75,8 @@ def test_nurse_registers_finds_and_opens_a_patient(page, sign_in, make_user, mak
     expect(page.get_by_role("heading", name="Register a patient")).to_be_visible()
 
     _refused_weight(page, "700", "kg")
-    page.screenshot(path=f"{SCREENSHOTS}/kapstone-register-weight-error.png", full_page=True)
+    # Kept in pytest's temporary directory (the last runs are kept) for a person to look at.
+    page.screenshot(path=tmp_path / "register-weight-error.png", full_page=True)
     _refused_weight(page, "0", "lb")
 
     _fill_registration(page, weight="154", unit="lb")
@@ -104,7 +104,7 @@ def test_nurse_registers_finds_and_opens_a_patient(page, sign_in, make_user, mak
     expect(page.get_by_test_id("patient-name")).to_have_text("Delphine Haverford")
     expect(page.get_by_role("heading", name="Weight and height")).to_be_visible()
     expect(page.get_by_test_id("weight")).to_contain_text("69.85 kg (154.0 lb)")
-    page.screenshot(path=f"{SCREENSHOTS}/kapstone-chart.png", full_page=True)
+    page.screenshot(path=tmp_path / "chart.png", full_page=True)
 
     patient = Patient.objects.get(last_name="Haverford")
     assert patient.date_of_birth == date(1979, 3, 8)
