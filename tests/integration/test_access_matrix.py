@@ -16,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import URLResolver, get_resolver, resolve, reverse
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from kapstone.access.roles import Permission as P
 from kapstone.access.roles import Role, roles_with
@@ -43,6 +44,8 @@ class World:
     patient: Patient
     diagnosis: Diagnosis
     medication: MedicationStatement
+    # A member of staff with an authenticator, for the admin's staff actions.
+    colleague: object
 
 
 @pytest.fixture
@@ -52,7 +55,7 @@ def world(make_patient, clinician):
     medication = actions.add_medication(
         by=clinician, patient=patient, name="Sertraline", drug_class="ssri"
     )
-    return World(patient=patient, diagnosis=diagnosis, medication=medication)
+    return World(patient=patient, diagnosis=diagnosis, medication=medication, colleague=clinician)
 
 
 def _count(model) -> Callable[[World], int]:
@@ -74,6 +77,8 @@ class Page:
     names_patient: bool = True
     # What a POST changes; refused and anonymous POSTs must leave it as it was.
     state: Callable[[World], object] | None = None
+    # Where an allowed POST goes next.
+    redirects_to: str = "patient_chart"
 
     def url(self, world: World) -> str:
         path = reverse(self.url_name, args=self.args(world))
@@ -245,6 +250,36 @@ PAGES = [
         state=lambda w: Patient.objects.get(pk=w.patient.pk).no_known_allergies,
     ),
     Page("staff-list", "get", "staff_list", P.STAFF_VIEW, args=_no_args),
+    Page("staff-new-get", "get", "staff_new", P.STAFF_MANAGE, args=_no_args),
+    Page(
+        "staff-new-post",
+        "post",
+        "staff_new",
+        P.STAFF_MANAGE,
+        args=_no_args,
+        data={
+            "username": "newcolleague",
+            "first_name": "New",
+            "last_name": "Colleague",
+            "roles": ["nurse"],
+            "password": "a long enough passphrase",
+        },
+        audit="staff.create",
+        names_patient=False,
+        state=lambda w: get_user_model().objects.count(),
+        redirects_to="staff_list",
+    ),
+    Page(
+        "staff-reset-two-factor",
+        "post",
+        "staff_reset_two_factor",
+        P.STAFF_MANAGE,
+        args=lambda w: [w.colleague.pk],
+        audit="staff.reset_two_factor",
+        names_patient=False,
+        state=lambda w: TOTPDevice.objects.filter(user=w.colleague).count(),
+        redirects_to="staff_list",
+    ),
     Page(
         "audit-list",
         "get",
@@ -313,7 +348,7 @@ def test_page_access_follows_role_map(page, role, world, client_for):
         if page.method == "post":
             assert response.status_code == 302, response.content[:500]
             target = resolve(response["Location"])
-            assert target.url_name == "patient_chart"
+            assert target.url_name == page.redirects_to
             assert after_state != before_state, "a successful POST changed nothing"
         else:
             assert response.status_code == 200

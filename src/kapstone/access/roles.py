@@ -26,6 +26,7 @@ class Permission(StrEnum):
     AUDIT_VIEW = "audit.view"
     AUDIT_EXPORT = "audit.export"
     STAFF_VIEW = "staff.view"
+    STAFF_MANAGE = "staff.manage"
 
 
 class Role(StrEnum):
@@ -98,7 +99,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.RESEARCHER: frozenset(),
     # The admin runs the clinic's accounts and reads the audit trail, which names records
     # by number only; the admin is not a clinician and does not read charts.
-    Role.CLINIC_ADMIN: frozenset({P.AUDIT_VIEW, P.AUDIT_EXPORT, P.STAFF_VIEW}),
+    Role.CLINIC_ADMIN: frozenset({P.AUDIT_VIEW, P.AUDIT_EXPORT, P.STAFF_VIEW, P.STAFF_MANAGE}),
 }
 
 # Roles that reach clinical records, or grant access to others, sign in with a second factor.

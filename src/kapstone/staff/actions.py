@@ -8,9 +8,11 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from kapstone.access.roles import Role
+from kapstone.access.roles import Permission, Role
 from kapstone.audit.recording import record
+from kapstone.core.permissions import check_permission
 from kapstone.errors import InvalidInput
 from kapstone.staff.models import ApiToken, StaffRole, User
 
@@ -29,6 +31,12 @@ def create_staff(
     sites=(),
     check_password_strength: bool = True,
 ) -> User:
+    """Create a staff account. `by=None` is the system itself (the demo, the command line)."""
+    if by is not None:
+        check_permission(by, Permission.STAFF_MANAGE)
+        # An account made by hand is for a person doing a job; it needs a role to do it.
+        if not roles:
+            raise InvalidInput("roles", "choose at least one role")
     if User.objects.filter(username=username).exists():
         raise InvalidInput("username", "is already taken")
     user = User(
@@ -58,6 +66,18 @@ def create_staff(
         detail={"roles": sorted(Role(r).value for r in roles)},
     )
     return user
+
+
+@transaction.atomic
+def reset_two_factor(*, by: User, user: User) -> int:
+    """Remove a user's authenticators (a lost phone): they pair a new one at next sign-in.
+
+    Their open sessions lose their verified state at once, because verification is tied to
+    the device that was removed."""
+    check_permission(by, Permission.STAFF_MANAGE)
+    removed, _ = TOTPDevice.objects.filter(user=user).delete()
+    record(actor=by, action="staff.reset_two_factor", target=user, detail={"devices": removed})
+    return removed
 
 
 @transaction.atomic

@@ -2,16 +2,20 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.views import LoginView
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from kapstone.access.roles import Permission
+from kapstone.access.roles import Permission, Role
 from kapstone.audit.recording import record_standalone
+from kapstone.core.forms import apply_domain_errors
 from kapstone.core.permissions import public, requires, signed_in
+from kapstone.errors import InvalidInput, InvalidInputs
+from kapstone.staff import actions
+from kapstone.staff.forms import StaffForm
 from kapstone.staff.models import User
 
 
@@ -126,8 +130,51 @@ def staff_list(request):
     return render(request, "staff/list.html", {"staff": staff, "paired": paired})
 
 
+@requires(Permission.STAFF_MANAGE)
+def staff_new(request):
+    form = StaffForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            user = actions.create_staff(
+                by=request.user,
+                username=data["username"].strip(),
+                password=data["password"],
+                roles=[Role(r) for r in data["roles"]],
+                first_name=data["first_name"],
+                last_name=data["last_name"],
+                email=data["email"],
+                credentials=data["credentials"],
+                sites=data["sites"],
+            )
+        except (InvalidInput, InvalidInputs) as error:
+            apply_domain_errors(form, error)
+        else:
+            messages.success(request, f"Added {user.display_name}.")
+            return redirect("staff_list")
+    return render(
+        request,
+        "patients/form.html",
+        {"form": form, "title": "Add a member of staff", "cancel": "/staff/"},
+        status=422 if form.errors else 200,
+    )
+
+
+@requires(Permission.STAFF_MANAGE)
+@require_POST
+def staff_reset_two_factor(request, pk):
+    member = get_object_or_404(User, pk=pk)
+    actions.reset_two_factor(by=request.user, user=member)
+    messages.success(
+        request, f"{member.display_name} will pair a new authenticator at their next sign-in."
+    )
+    return redirect("staff_list")
+
+
 urlpatterns = [
     path("staff/", staff_list, name="staff_list"),
+    path("staff/new/", staff_new, name="staff_new"),
+    path("staff/<int:pk>/reset-two-factor/", staff_reset_two_factor, name="staff_reset_two_factor"),
     path("login/", login_view, name="login"),
     path("login/verify/", login_verify, name="login_verify"),
     path("account/two-factor/", two_factor_setup, name="two_factor_setup"),
