@@ -94,3 +94,20 @@ def test_reset_two_factor_makes_the_colleague_pair_again(client_for, make_staff,
     assert not TOTPDevice.objects.filter(user=colleague).exists()
     # Their open session is no longer verified: they must pair a new authenticator.
     assert their_client.get(f"/patients/{patient.pk}/").url == "/account/two-factor/"
+
+
+def test_createstaff_command_makes_the_first_admin(db, monkeypatch, capsys):
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    from kapstone.staff.models import User
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long enough passphrase\n"))
+    call_command("createstaff", "chris", "--role", "clinic_admin", "--password-stdin")
+    assert "created chris (Clinic admin)" in capsys.readouterr().out
+    user = User.objects.get(username="chris")
+    assert user.roles == {Role.CLINIC_ADMIN} and user.check_password("a long enough passphrase")
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    with pytest.raises(CommandError, match="password"):
+        call_command("createstaff", "dana", "--role", "nurse", "--password-stdin")
