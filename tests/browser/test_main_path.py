@@ -165,3 +165,29 @@ def test_researcher_is_refused_the_patient_list(page, sign_in, make_user, make_p
 
     denied = AuditEvent.objects.get(actor_id=researcher.pk, action="access.denied")
     assert denied.detail["view"] == "patient_list"
+
+
+def test_stopping_a_medication_asks_first(page, sign_in, make_user, make_patient, clinician):
+    from kapstone.patients import actions
+    from kapstone.patients.models import MedicationStatement
+
+    patient = make_patient(first_name="Noor", last_name="Haddad")
+    medication = actions.add_medication(
+        by=clinician, patient=patient, name="Lorazepam", drug_class="benzodiazepine"
+    )
+    nurse = make_user(Role.NURSE)
+    sign_in(page, nurse)
+    page.goto(f"/patients/{patient.pk}/")
+    button = page.get_by_role("button", name="Mark stopped today")
+
+    # Dismissing the question changes nothing.
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    button.click()
+    medication.refresh_from_db()
+    assert medication.stopped_on is None
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    button.click()
+    expect(page.get_by_role("button", name="Mark stopped today")).to_have_count(0)
+    assert MedicationStatement.objects.get(pk=medication.pk).stopped_on is not None
+    assert AuditEvent.objects.filter(actor_id=nurse.pk, action="medication.stop").count() == 1
