@@ -1,6 +1,7 @@
 """The JSON API for other systems: token authentication, the same permissions and audit
 as the pages, and an OpenAPI document at /api/openapi.json."""
 
+import hmac
 from datetime import date, timedelta
 from functools import wraps
 
@@ -15,7 +16,7 @@ from ninja.security import HttpBearer
 
 from kapstone.access.roles import Permission as P
 from kapstone.audit.recording import record, record_reads
-from kapstone.core.models import Site
+from kapstone.core.models import Organization, Site
 from kapstone.core.permissions import PERMISSION_ATTR, has_permission
 from kapstone.errors import AccessDenied, InvalidInput, InvalidInputs
 from kapstone.patients import actions, queries
@@ -47,8 +48,6 @@ class TokenAuth(HttpBearer):
 
 
 def _same(a: str, b: str) -> bool:
-    import hmac
-
     return hmac.compare_digest(a, b)
 
 
@@ -356,8 +355,6 @@ def update_patient(request, patient_id: int, payload: PatientPatch):
 @api.get("/patients/{patient_id}/clinical", response=ClinicalOut, tags=["clinical"])
 @api_requires(P.PATIENT_VIEW_CLINICAL)
 def get_clinical(request, patient_id: int):
-    from kapstone.core.models import Organization
-
     try:
         patient = queries.chart(patient_id)
     except Patient.DoesNotExist:

@@ -60,7 +60,7 @@ def _append(rows: list[dict]) -> list[AuditEvent]:
             **row,
             "seq": seq,
             "occurred_at": _timestamp(now),
-            "ip_address": row.get("ip_address", origin.get()),
+            "ip_address": origin.get(),
             "prev_hash": prev,
         }
         fields["hash"] = chain.event_hash(fields)
@@ -71,58 +71,36 @@ def _append(rows: list[dict]) -> list[AuditEvent]:
     return events
 
 
+def _row(actor_fields: dict, action: str, target, patient, detail) -> dict:
+    return {
+        **actor_fields,
+        **_target_fields(target),
+        "action": action,
+        "patient_id": _patient_id(target, patient),
+        "detail": detail or {},
+    }
+
+
 def record(*, actor, action: str, target=None, patient=None, detail=None) -> AuditEvent:
     with transaction.atomic():
-        row = {
-            **_actor_fields(actor),
-            **_target_fields(target),
-            "action": action,
-            "patient_id": _patient_id(target, patient),
-            "detail": detail or {},
-        }
-        return _append([row])[0]
+        return _append([_row(_actor_fields(actor), action, target, patient, detail)])[0]
 
 
 def record_reads(*, actor, action: str, targets: Iterable, detail=None) -> None:
     """One event per record read, appended together."""
     actor_fields = _actor_fields(actor)
-    rows = [
-        {
-            **actor_fields,
-            **_target_fields(target),
-            "action": action,
-            "patient_id": _patient_id(target, None),
-            "detail": detail or {},
-        }
-        for target in targets
-    ]
+    rows = [_row(actor_fields, action, target, None, detail) for target in targets]
     if rows:
         with transaction.atomic():
             _append(rows)
 
 
-def record_standalone(*, actor, action, target, request=None, detail=None) -> None:
-    with transaction.atomic():
-        row = {
-            **_actor_fields(actor),
-            **_target_fields(target),
-            "action": action,
-            "patient_id": None,
-            "detail": detail or {},
-        }
-        if request is not None:
-            row["ip_address"] = request.META.get("REMOTE_ADDR", "")[:45]
-        _append([row])
-
-
 def record_denied(request, permission) -> None:
     """Refused access is recorded too: who tried to open what."""
     match = getattr(request, "resolver_match", None)
-    record_standalone(
+    record(
         actor=request.user,
         action="access.denied",
-        target=None,
-        request=request,
         detail={
             "permission": str(permission),
             "view": match.view_name if match else "",

@@ -10,6 +10,7 @@ from functools import wraps
 from django.core.exceptions import PermissionDenied
 
 from kapstone.access.roles import Permission
+from kapstone.audit.recording import record_denied
 from kapstone.errors import AccessDenied
 
 PERMISSION_ATTR = "kapstone_permission"
@@ -42,8 +43,6 @@ def requires(permission: Permission):
         @wraps(view)
         def wrapped(request, *args, **kwargs):
             if not has_permission(request.user, permission):
-                from kapstone.audit.recording import record_denied
-
                 record_denied(request, permission)
                 raise PermissionDenied(f"needs {permission}")
             return view(request, *args, **kwargs)

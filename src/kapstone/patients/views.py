@@ -5,6 +5,7 @@ from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from kapstone.access.roles import Permission as P
@@ -220,8 +221,6 @@ def diagnosis_resolve(request, pk, diagnosis_id):
 @requires(P.PATIENT_EDIT_CLINICAL)
 @require_POST
 def medication_stop(request, pk, medication_id):
-    from django.utils import timezone
-
     medication = get_object_or_404(MedicationStatement, pk=medication_id, patient_id=pk)
     try:
         actions.stop_medication(

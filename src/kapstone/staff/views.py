@@ -1,3 +1,4 @@
+import segno
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import logout
@@ -10,7 +11,7 @@ from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from kapstone.access.roles import Permission, Role
-from kapstone.audit.recording import record_standalone
+from kapstone.audit.recording import record
 from kapstone.core.forms import apply_domain_errors
 from kapstone.core.permissions import public, requires, signed_in
 from kapstone.errors import InvalidInput, InvalidInputs
@@ -65,9 +66,9 @@ def login_verify(request):
         device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
         if device is not None and device.verify_token(form.cleaned_data["token"].strip()):
             otp_login(request, device)
-            record_standalone(actor=user, action="auth.two_factor_ok", target=user, request=request)
+            record(actor=user, action="auth.two_factor_ok", target=user)
             return redirect(_safe_next(request))
-        record_standalone(actor=user, action="auth.two_factor_failed", target=user, request=request)
+        record(actor=user, action="auth.two_factor_failed", target=user)
         form.add_error("token", "That code is not right, or has expired. Try the current one.")
     return render(request, "staff/verify.html", {"form": form})
 
@@ -92,14 +93,10 @@ def two_factor_setup(request):
             device.save(update_fields=["confirmed"])
             TOTPDevice.objects.filter(user=user, confirmed=False).delete()
             otp_login(request, device)
-            record_standalone(
-                actor=user, action="auth.two_factor_enrolled", target=user, request=request
-            )
+            record(actor=user, action="auth.two_factor_enrolled", target=user)
             messages.success(request, "Two-factor sign-in is set up.")
             return redirect("home")
         form.add_error("token", "That code is not right. Check the clock on your phone.")
-    import segno
-
     qr = segno.make(device.config_url, error="m").svg_inline(scale=4)
     secret = device.config_url.split("secret=")[1].split("&")[0]
     return render(request, "staff/setup.html", {"form": form, "qr": qr, "secret": secret})
