@@ -51,6 +51,8 @@ INSTALLED_APPS = [
     "kapstone.audit",
     "kapstone.patients",
     "kapstone.assessments",
+    "kapstone.dosing",
+    "kapstone.ledger",
     "kapstone.demo",
 ]
 

@@ -1,8 +1,11 @@
 from django.urls import include, path
 
 from kapstone.api import api
+from kapstone.assessments import views as assessment_views
 from kapstone.audit import views as audit_views
 from kapstone.core import views as core_views
+from kapstone.dosing import views as dosing_views
+from kapstone.ledger import views as ledger_views
 from kapstone.patients import views as patient_views
 from kapstone.staff import views as staff_views
 
@@ -12,5 +15,8 @@ urlpatterns = [
     path("", include(staff_views.urlpatterns)),
     path("patients/", include(patient_views.urlpatterns)),
     path("audit/", include(audit_views.urlpatterns)),
+    path("", include(assessment_views.urlpatterns)),
+    path("dosing/", include(dosing_views.urlpatterns)),
+    path("ledger/", include(ledger_views.urlpatterns)),
     path("api/", api.urls),
 ]

@@ -1,27 +1,22 @@
-"""Every page and action against every role.
+"""Patient record, staff and audit pages against every role.
 
-The allowed roles for each page come from kapstone.access.roles.roles_with(), so a view whose
-declared permission drifts from this table, or a middleware that lets the wrong role through,
-fails here. A second, hand-written table pins the facts a wrong role map would break.
+The checks live in tests/integration/access.py. A second, hand-written table pins the facts a
+wrong role map would break.
 """
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from html import unescape
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.test import Client
-from django.urls import URLResolver, get_resolver, resolve, reverse
+from django.urls import resolve, reverse
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from kapstone.access.roles import Permission as P
-from kapstone.access.roles import Role, roles_with
-from kapstone.audit.models import AuditEvent
-from kapstone.core.permissions import PERMISSION_ATTR, PUBLIC, SIGNED_IN
+from kapstone.access.roles import Role
 from kapstone.patients import actions
 from kapstone.patients.models import (
     Allergy,
@@ -33,8 +28,18 @@ from kapstone.patients.models import (
     PatientContact,
     PsychotherapyCourse,
 )
-
-ALL_ROLES = list(Role)
+from tests.integration.access import (
+    ALL_ROLES,
+    Page,
+    check_anonymous_is_sent_to_login,
+    check_declared_permission,
+    check_page_access,
+    count_of,
+    events_since,
+    last_seq,
+    no_args,
+    send,
+)
 
 
 @dataclass
@@ -56,41 +61,6 @@ def world(make_patient, clinician):
         by=clinician, patient=patient, name="Sertraline", drug_class="ssri"
     )
     return World(patient=patient, diagnosis=diagnosis, medication=medication, colleague=clinician)
-
-
-def _count(model) -> Callable[[World], int]:
-    return lambda w: model.objects.filter(patient=w.patient).count()
-
-
-@dataclass(frozen=True)
-class Page:
-    id: str
-    method: str
-    url_name: str
-    # None: any signed-in member of staff.
-    permission: P | None
-    args: Callable[[World], list] = lambda w: [w.patient.pk]
-    query: str = ""
-    data: dict = field(default_factory=dict)
-    # The audit action an allowed access records, and whether it names the patient.
-    audit: str | None = None
-    names_patient: bool = True
-    # What a POST changes; refused and anonymous POSTs must leave it as it was.
-    state: Callable[[World], object] | None = None
-    # Where an allowed POST goes next.
-    redirects_to: str = "patient_chart"
-
-    def url(self, world: World) -> str:
-        path = reverse(self.url_name, args=self.args(world))
-        return f"{path}?{self.query}" if self.query else path
-
-    @property
-    def allowed(self) -> frozenset[Role]:
-        return frozenset(ALL_ROLES) if self.permission is None else roles_with(self.permission)
-
-
-def _no_args(w):
-    return []
 
 
 NEW_PATIENT = {
@@ -169,21 +139,21 @@ def _entry_pages() -> list[Page]:
                 permission,
                 data=data,
                 audit=action,
-                state=_count(model),
+                state=count_of(model),
             )
         )
     return pages
 
 
 PAGES = [
-    Page("home", "get", "home", None, args=_no_args),
-    Page("account", "get", "account", None, args=_no_args),
+    Page("home", "get", "home", None, args=no_args),
+    Page("account", "get", "account", None, args=no_args),
     Page(
         "patient-list",
         "get",
         "patient_list",
         P.PATIENT_VIEW_DEMOGRAPHICS,
-        args=_no_args,
+        args=no_args,
         audit="patient.list",
     ),
     Page(
@@ -191,20 +161,21 @@ PAGES = [
         "get",
         "patient_list",
         P.PATIENT_VIEW_DEMOGRAPHICS,
-        args=_no_args,
+        args=no_args,
         query="q=Testpatient",
         audit="patient.list",
     ),
-    Page("patient-new-get", "get", "patient_new", P.PATIENT_REGISTER, args=_no_args),
+    Page("patient-new-get", "get", "patient_new", P.PATIENT_REGISTER, args=no_args),
     Page(
         "patient-new-post",
         "post",
         "patient_new",
         P.PATIENT_REGISTER,
-        args=_no_args,
+        args=no_args,
         data=NEW_PATIENT,
         audit="patient.create",
         state=lambda w: Patient.objects.count(),
+        audited_patient=lambda w, response: resolve(response["Location"]).kwargs["pk"],
     ),
     Page("chart", "get", "patient_chart", P.PATIENT_VIEW_DEMOGRAPHICS, audit="patient.view"),
     Page("edit-get", "get", "patient_edit", P.PATIENT_EDIT_DEMOGRAPHICS, audit="patient.view"),
@@ -249,14 +220,14 @@ PAGES = [
         audit="allergy.none_known",
         state=lambda w: Patient.objects.get(pk=w.patient.pk).no_known_allergies,
     ),
-    Page("staff-list", "get", "staff_list", P.STAFF_VIEW, args=_no_args),
-    Page("staff-new-get", "get", "staff_new", P.STAFF_MANAGE, args=_no_args),
+    Page("staff-list", "get", "staff_list", P.STAFF_VIEW, args=no_args),
+    Page("staff-new-get", "get", "staff_new", P.STAFF_MANAGE, args=no_args),
     Page(
         "staff-new-post",
         "post",
         "staff_new",
         P.STAFF_MANAGE,
-        args=_no_args,
+        args=no_args,
         data={
             "username": "newcolleague",
             "first_name": "New",
@@ -285,7 +256,7 @@ PAGES = [
         "get",
         "audit_list",
         P.AUDIT_VIEW,
-        args=_no_args,
+        args=no_args,
         audit="audit.view",
         names_patient=False,
     ),
@@ -294,7 +265,7 @@ PAGES = [
         "get",
         "audit_export",
         P.AUDIT_EXPORT,
-        args=_no_args,
+        args=no_args,
         audit="audit.export",
         names_patient=False,
     ),
@@ -305,130 +276,20 @@ PATIENT_PAGES = [page for page in PAGES if page.url_name.startswith(("patient", 
 ]
 
 
-def _last_seq() -> int:
-    latest = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first()
-    return latest or 0
-
-
-def _events_since(seq: int) -> list[AuditEvent]:
-    return list(AuditEvent.objects.filter(seq__gt=seq).order_by("seq"))
-
-
-def _send(client: Client, page: Page, world: World):
-    url = page.url(world)
-    if page.method == "post":
-        return client.post(url, page.data)
-    response = client.get(url)
-    if response.streaming:
-        # The export is written while it streams; read it all as a browser would.
-        b"".join(response.streaming_content)
-    return response
-
-
-def _user_of(client: Client):
-    return get_user_model().objects.get(pk=client.session["_auth_user_id"])
-
-
 @pytest.mark.parametrize("role", ALL_ROLES, ids=str)
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.id)
 def test_page_access_follows_role_map(page, role, world, client_for):
-    # Arrange
-    client = client_for(role)
-    user = _user_of(client)
-    before_state = page.state(world) if page.state else None
-    before_seq = _last_seq()
-
-    # Act
-    response = _send(client, page, world)
-
-    # Assert
-    events = _events_since(before_seq)
-    after_state = page.state(world) if page.state else None
-    if role in page.allowed:
-        if page.method == "post":
-            assert response.status_code == 302, response.content[:500]
-            target = resolve(response["Location"])
-            assert target.url_name == page.redirects_to
-            assert after_state != before_state, "a successful POST changed nothing"
-        else:
-            assert response.status_code == 200
-        assert not [e for e in events if e.action == "access.denied"]
-        if page.audit:
-            _assert_audited(page, events, user, world, response)
-    else:
-        assert response.status_code == 403
-        assert [(e.action, e.actor_id) for e in events] == [("access.denied", user.pk)]
-        assert events[0].detail["permission"] == str(page.permission)
-        assert events[0].detail["view"] == page.url_name
-        assert after_state == before_state
-
-
-def _assert_audited(page: Page, events, user, world: World, response) -> None:
-    assert [e.action for e in events] == [page.audit], [e.action for e in events]
-    matching = events
-    assert {e.actor_id for e in matching} == {user.pk}
-    assert {e.actor_username for e in matching} == {user.username}
-    if not page.names_patient:
-        assert {e.patient_id for e in matching} == {None}
-        return
-    if page.id == "patient-new-post":
-        expected_patient = resolve(response["Location"]).kwargs["pk"]
-    else:
-        expected_patient = world.patient.pk
-    # A list shows one patient here, so it leaves exactly one read event, as a chart does.
-    assert [e.patient_id for e in matching] == [expected_patient]
-
-
-def _url_names(patterns):
-    for entry in patterns:
-        if isinstance(entry, URLResolver):
-            if entry.namespace != "api":
-                yield from _url_names(entry.url_patterns)
-        else:
-            yield entry.name, entry.callback
-
-
-def test_table_covers_every_page_that_is_not_public():
-    # Arrange
-    tested = {page.url_name for page in PAGES}
-
-    # Act
-    pages = {
-        name
-        for name, view in _url_names(get_resolver().url_patterns)
-        if getattr(view, PERMISSION_ATTR, None) != PUBLIC
-    }
-
-    # Assert
-    assert pages == tested
+    check_page_access(page, role, world, client_for)
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.id)
 def test_page_declares_the_tables_permission(page, world):
-    # Arrange
-    url = page.url(world).split("?")[0]
-
-    # Act
-    declared = getattr(resolve(url).func, PERMISSION_ATTR, None)
-
-    # Assert
-    assert declared == (page.permission if page.permission else SIGNED_IN)
+    check_declared_permission(page, world)
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.id)
 def test_page_anonymous_is_sent_to_login(page, world, client):
-    # Arrange
-    before_state = page.state(world) if page.state else None
-    before_seq = _last_seq()
-
-    # Act
-    response = _send(client, page, world)
-
-    # Assert
-    assert response.status_code == 302
-    assert response["Location"].startswith(f"{reverse('login')}?next=")
-    assert (page.state(world) if page.state else None) == before_state
-    assert _events_since(before_seq) == []
+    check_anonymous_is_sent_to_login(page, world, client)
 
 
 # Facts written out by hand: if the role map itself is wrong, roles_with() agrees with it and
@@ -476,7 +337,7 @@ def test_policy_critical_facts(role, page_id, status, world, client_for):
     client = client_for(role)
 
     # Act
-    response = _send(client, PAGES_BY_ID[page_id], world)
+    response = send(client, PAGES_BY_ID[page_id], world)
 
     # Assert
     assert response.status_code == status
@@ -500,7 +361,7 @@ CLINICAL = {"Diagnoses", "Weight and height", "Allergies", "Treatment history"}
 def test_chart_sections_follow_role(role, shown, sections, world, client_for):
     # Arrange
     client = client_for(role)
-    before_seq = _last_seq()
+    before_seq = last_seq()
 
     # Act
     response = client.get(reverse("patient_chart", args=[world.patient.pk]))
@@ -513,7 +374,7 @@ def test_chart_sections_follow_role(role, shown, sections, world, client_for):
         assert (f"<h2>{heading}</h2>" in html) == (heading in shown), heading
     assert ("F41.1" in html) == ("Diagnoses" in shown)
     assert ("Sertraline" in html) == ("Weight and height" in shown)
-    (event,) = _events_since(before_seq)
+    (event,) = events_since(before_seq)
     assert event.detail == {"sections": sections}
 
 
@@ -521,7 +382,7 @@ def test_chart_sections_follow_role(role, shown, sections, world, client_for):
 def test_entry_form_open_is_audited(slug, world, client_for):
     # Arrange
     client = client_for(Role.PRESCRIBER, Role.NURSE)
-    before_seq = _last_seq()
+    before_seq = last_seq()
 
     # Act
     response = client.get(reverse(f"add_{slug}", args=[world.patient.pk]))
@@ -529,7 +390,7 @@ def test_entry_form_open_is_audited(slug, world, client_for):
     # Assert
     assert response.status_code == 200
     assert world.patient.record_number in response.content.decode()
-    assert [(e.action, e.patient_id) for e in _events_since(before_seq)] == [
+    assert [(e.action, e.patient_id) for e in events_since(before_seq)] == [
         ("patient.view", world.patient.pk)
     ]
 
@@ -570,7 +431,7 @@ def test_register_invalid_names_field_and_saves_nothing(data, field, words, clin
     # Arrange
     client = client_for(Role.FRONT_DESK)
     patients_before = Patient.objects.count()
-    before_seq = _last_seq()
+    before_seq = last_seq()
 
     # Act
     response = client.post(reverse("patient_new"), data)
@@ -584,7 +445,7 @@ def test_register_invalid_names_field_and_saves_nothing(data, field, words, clin
     for word in words:
         assert word in errors[field]
     assert Patient.objects.count() == patients_before
-    assert _events_since(before_seq) == []
+    assert events_since(before_seq) == []
 
 
 def test_register_weight_in_pounds_is_stored_in_kilograms(clinic, client_for):
@@ -616,7 +477,7 @@ def test_add_diagnosis_invalid_is_refused(code, words, world, client_for):
     # Arrange
     client = client_for(Role.PRESCRIBER)
     diagnoses_before = Diagnosis.objects.count()
-    before_seq = _last_seq()
+    before_seq = last_seq()
 
     # Act
     response = client.post(
@@ -632,7 +493,7 @@ def test_add_diagnosis_invalid_is_refused(code, words, world, client_for):
         assert word in errors["code"]
     assert Diagnosis.objects.count() == diagnoses_before
     # Nothing was written; showing the form again (it names the patient) is the only event.
-    assert [e.action for e in _events_since(before_seq)] == ["patient.view"]
+    assert [e.action for e in events_since(before_seq)] == ["patient.view"]
 
 
 def test_add_diagnosis_lowercase_without_dot_is_normalised(world, client_for):

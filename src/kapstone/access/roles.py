@@ -23,6 +23,16 @@ class Permission(StrEnum):
     # Diagnoses are split out because billing needs them without the rest of the chart.
     PATIENT_VIEW_DIAGNOSES = "patient.view_diagnoses"
     PATIENT_EDIT_DIAGNOSES = "patient.edit_diagnoses"
+    # Measurement-based care: entering a clinician-rated or licensed-form questionnaire,
+    # sending a check-in link or schedule, and acknowledging a suicide-risk alert.
+    ASSESSMENT_RECORD = "assessment.record"
+    CHECKIN_SEND = "checkin.send"
+    ALERT_ACKNOWLEDGE = "alert.acknowledge"
+    # The controlled-substance ledger: reading it, moving stock (receive, administer, waste,
+    # transfer, count), and resolving a count discrepancy, which the registrant signs.
+    LEDGER_VIEW = "ledger.view"
+    LEDGER_RECORD = "ledger.record"
+    LEDGER_RECONCILE = "ledger.reconcile"
     AUDIT_VIEW = "audit.view"
     AUDIT_EXPORT = "audit.export"
     STAFF_VIEW = "staff.view"
@@ -65,6 +75,12 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.PATIENT_EDIT_CLINICAL,
             P.PATIENT_VIEW_DIAGNOSES,
             P.PATIENT_EDIT_DIAGNOSES,
+            P.ASSESSMENT_RECORD,
+            P.CHECKIN_SEND,
+            P.ALERT_ACKNOWLEDGE,
+            P.LEDGER_VIEW,
+            P.LEDGER_RECORD,
+            P.LEDGER_RECONCILE,
         }
     ),
     Role.NURSE: frozenset(
@@ -75,6 +91,11 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.PATIENT_VIEW_CLINICAL,
             P.PATIENT_EDIT_CLINICAL,
             P.PATIENT_VIEW_DIAGNOSES,
+            P.ASSESSMENT_RECORD,
+            P.CHECKIN_SEND,
+            P.ALERT_ACKNOWLEDGE,
+            P.LEDGER_VIEW,
+            P.LEDGER_RECORD,
         }
     ),
     Role.THERAPIST: frozenset(
@@ -84,13 +105,18 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.PATIENT_EDIT_CLINICAL,
             P.PATIENT_VIEW_DIAGNOSES,
             P.PATIENT_EDIT_DIAGNOSES,
+            P.ASSESSMENT_RECORD,
+            P.CHECKIN_SEND,
+            P.ALERT_ACKNOWLEDGE,
         }
     ),
+    # Front desk sends the questionnaire links patients answer at home; it does not see scores.
     Role.FRONT_DESK: frozenset(
         {
             P.PATIENT_VIEW_DEMOGRAPHICS,
             P.PATIENT_REGISTER,
             P.PATIENT_EDIT_DEMOGRAPHICS,
+            P.CHECKIN_SEND,
         }
     ),
     Role.BILLING: frozenset({P.PATIENT_VIEW_DEMOGRAPHICS, P.PATIENT_VIEW_DIAGNOSES}),
