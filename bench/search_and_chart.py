@@ -10,7 +10,9 @@ For each database it builds a fresh one in a temporary directory (PostgreSQL thr
 scripts/with-postgres.sh --durable, so commits are really flushed), migrates it, builds the
 demo clinic and its patients, starts the real server (`kapstone serve`, gunicorn) on a free
 loopback port, and drives it with closed-loop clients, each signed in as the demo nurse with
-its own session and keep-alive connection. Every chart view and list page appends to the
+its own session and connection (kept alive when the server allows; the default sync
+workers close it after each answer, and the client opens a new one, as a browser would).
+Every chart view and list page appends to the
 audit trail's hash chain under a lock, so audit writes are part of what is measured.
 
 The load generator runs on the same machine as the server and the database, so it takes CPU
@@ -20,11 +22,13 @@ Results go to bench/results/search_and_chart-<db>.json.
 """
 
 import argparse
+import heapq
 import json
 import math
 import os
 import platform
 import random
+import selectors
 import signal
 import socket
 import sqlite3
@@ -34,7 +38,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from http.client import HTTPConnection, HTTPException
+from http.client import HTTPConnection
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -87,12 +91,10 @@ def _parse_args():
     parser.add_argument("--duration", type=float, default=30.0, help="seconds per scenario")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds before measuring")
     parser.add_argument("--clients", type=int, default=20)
-    # One process per core; a second thread overlaps one request's database waits with
-    # another's Python. `kapstone serve`'s default of 4 threads gave longer tails here: more
-    # threads only share the same two cores, and a thread that loses the interpreter lock
-    # while it holds the audit chain's lock holds up every other request's audit write.
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=2, help="threads per worker")
+    # `kapstone serve`'s defaults on two cores: four sync workers (see its --worker-class).
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    parser.add_argument("--worker-class", choices=["sync", "gthread"], default="sync")
+    parser.add_argument("--threads", type=int, default=2, help="threads per gthread worker")
     parser.add_argument(
         "--baseline",
         type=float,
@@ -126,8 +128,18 @@ def _parse_args():
 
 def _child_argv(database: str, args) -> list[str]:
     argv = [sys.executable, str(Path(__file__).resolve()), "--child", "--db", database]
-    for name in ("patients", "duration", "warmup", "clients", "workers", "threads", "baseline"):
-        argv += [f"--{name}", str(getattr(args, name))]
+    for name in (
+        "patients",
+        "duration",
+        "warmup",
+        "clients",
+        "workers",
+        "worker_class",
+        "threads",
+        "baseline",
+        "think",
+    ):
+        argv += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
     return argv + ["--loader", args.loader, "--demo-sample", str(args.demo_sample)]
 
 
@@ -188,16 +200,17 @@ def _run_one(args) -> int:
     report["data"] = {"build": build, **_data_counts()}
     report["server"] = {
         "command": "kapstone serve",
-        "worker_class": "gthread",
+        "worker_class": args.worker_class,
         "workers": args.workers,
-        "threads": args.threads,
+        "threads": args.threads if args.worker_class == "gthread" else 1,
     }
     report["load"] = {
         "clients": args.clients,
         "warmup_s": args.warmup,
         "duration_s": args.duration,
-        "generator": f"{args.clients} threads in one Python process (http.client, keep-alive "
-        "connections) on the same machine as the server: closed loop with no think time, then "
+        "generator": f"{args.clients} clients driven by one thread of one Python process (plain "
+        "sockets and a selector, a connection each, kept alive if the server allows) on the "
+        "same machine as the server: closed loop with no think time, then "
         f"with exponential pauses of mean {args.think:g} s between requests",
         "search": "GET /patients/?q= the start (3 letters to all) of a random patient's "
         "surname, or 1 time in 5 their date of birth",
@@ -215,7 +228,7 @@ def _run_one(args) -> int:
     with tempfile.TemporaryDirectory(prefix="kapstone-bench-server-") as work:
         log_path = Path(work) / "server.log"
         log = log_path.open("w")
-        server = _start_server(port, args.workers, args.threads, log)
+        server = _start_server(port, args.workers, args.worker_class, args.threads, log)
         try:
             _wait_healthy(port, server, log_path)
             _check_sessions(port, sessions)
@@ -462,9 +475,10 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _start_server(port: int, workers: int, threads: int, log) -> subprocess.Popen:
+def _start_server(port: int, workers: int, worker_class: str, threads: int, log):
     argv = [sys.executable, "-m", "kapstone.cli", "serve", "--bind", f"{HOST}:{port}"]
-    argv += ["--workers", str(workers), "--threads", str(threads)]
+    argv += ["--workers", str(workers), "--worker-class", worker_class]
+    argv += ["--threads", str(threads)]
     # Its own session: a Ctrl-C reaches this script, which then stops the server in order.
     return subprocess.Popen(
         argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -570,40 +584,13 @@ def _run_scenario(
     samples: list[list[tuple[float, int]]] = [[] for _ in sessions]
     failures: Counter = Counter()
 
-    def client(index: int, session_key: str) -> None:
-        rng = random.Random(index)
-        headers = {"Cookie": f"{cookie_name}={session_key}"}
-        conn = HTTPConnection(HOST, port, timeout=60)
-        mine = samples[index]
-        while (began := time.perf_counter()) < stop_at:
-            path = make_path(rng)
-            try:
-                conn.request("GET", path, headers=headers)
-                response = conn.getresponse()
-                response.read()
-                status = response.status
-            except (OSError, HTTPException) as error:
-                failures[type(error).__name__] += 1
-                status = 0
-                conn.close()
-            if began >= measure_from:
-                mine.append((time.perf_counter() - began, status))
-            if think:
-                # Exponential pauses: clinicians do not click in step with each other.
-                pause = rng.expovariate(1 / think)
-                if pause >= SERVER_KEEPALIVE_S:
-                    # The server drops a connection idle this long, and a browser would simply
-                    # open a new one: do the same rather than count the drop as an error.
-                    conn.close()
-                time.sleep(pause)
-        conn.close()
-
-    threads = [
-        threading.Thread(target=client, args=(i, key), daemon=True)
-        for i, key in enumerate(sessions)
-    ]
-    for thread in threads:
-        thread.start()
+    driver = threading.Thread(
+        target=_drive,
+        args=(port, sessions, make_path, cookie_name, measure_from, stop_at, think),
+        kwargs={"samples": samples, "failures": failures},
+        daemon=True,
+    )
+    driver.start()
 
     def cpu_ticks() -> dict:
         return {
@@ -616,8 +603,7 @@ def _run_scenario(
     before = cpu_ticks()
     time.sleep(max(0.0, stop_at - time.perf_counter()))
     after = cpu_ticks()
-    for thread in threads:
-        thread.join()
+    driver.join()
 
     everything = [s for per_client in samples for s in per_client]
     ok = sorted(latency for latency, status in everything if status == 200)
@@ -642,8 +628,9 @@ def _run_scenario(
         "p99_ms": _percentile_ms(ok, 99),
         "max_ms": round(ok[-1] * 1000, 1) if ok else None,
         "mean_ms": round(sum(ok) / len(ok) * 1000, 1) if ok else None,
-        # Each keep-alive connection stays with the worker that accepted it, so clients that
-        # share a busier worker wait longer: the spread of their means shows it.
+        # Under gthread workers each keep-alive connection stays with the worker that accepted
+        # it, so clients that share a busier worker wait longer: the spread of their means
+        # shows it.
         "client_mean_ms": {
             "fastest": round(min(means) * 1000, 1) if means else None,
             "slowest": round(max(means) * 1000, 1) if means else None,
@@ -660,6 +647,123 @@ def _run_scenario(
         result["p95_ms"] < TARGET_P95_MS and result["errors"] == 0
     )
     return result
+
+
+class _Client:
+    """One simulated clinician: a session, a connection, and the request in flight."""
+
+    def __init__(self, index: int, head: bytes):
+        self.index = index
+        self.rng = random.Random(index)
+        self.head = head
+        self.sock: socket.socket | None = None
+        self.buffer = b""
+        self.began = 0.0
+        self.busy = False
+
+
+def _drive(
+    port, sessions, make_path, cookie_name, measure_from, stop_at, think, *, samples, failures
+):
+    """Run every client from one thread: requests go out on plain sockets and a selector says
+    which answers have arrived. Twenty client threads cost the generator more CPU, and they
+    queue for the interpreter lock, which adds their wait to the latencies they measure."""
+    selector = selectors.DefaultSelector()
+    clients = [
+        _Client(i, f"Host: {HOST}:{port}\r\nCookie: {cookie_name}={key}\r\n\r\n".encode())
+        for i, key in enumerate(sessions)
+    ]
+    due = [(0.0, client.index) for client in clients]  # when each idle client sends next
+
+    def close(client: _Client) -> None:
+        if client.sock is not None:
+            selector.unregister(client.sock)
+            client.sock.close()
+            client.sock = None
+        client.buffer = b""
+
+    def send(client: _Client) -> None:
+        client.began = time.perf_counter()
+        client.busy = True
+        path = make_path(client.rng)
+        try:
+            if client.sock is None:
+                client.sock = socket.create_connection((HOST, port), timeout=60)
+                client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                selector.register(client.sock, selectors.EVENT_READ, client)
+            client.sock.sendall(f"GET {path} HTTP/1.1\r\n".encode() + client.head)
+        except OSError as error:
+            finish(client, 0, type(error).__name__)
+
+    def finish(client: _Client, status: int, error: str | None = None, keep: bool = True):
+        now = time.perf_counter()
+        if error:
+            failures[error] += 1
+            keep = False
+        if client.began >= measure_from:
+            samples[client.index].append((now - client.began, status))
+        client.busy = False
+        client.buffer = b""
+        pause = client.rng.expovariate(1 / think) if think else 0.0
+        # The server drops a connection idle this long, and a browser would simply open a new
+        # one: do the same rather than count the drop as an error.
+        if not keep or pause >= SERVER_KEEPALIVE_S:
+            close(client)
+        heapq.heappush(due, (now + pause, client.index))
+
+    def received(client: _Client) -> None:
+        try:
+            data = client.sock.recv(262144)
+        except OSError as error:
+            if client.busy:
+                finish(client, 0, type(error).__name__)
+            else:
+                close(client)
+            return
+        if not data:
+            if client.busy:
+                finish(client, 0, "RemoteDisconnected")
+            else:
+                close(client)  # an idle keep-alive connection the server ended
+            return
+        client.buffer += data
+        end = client.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = client.buffer[:end].decode("latin-1").split("\r\n")
+        headers = {
+            name.strip().lower(): value.strip()
+            for name, _, value in (line.partition(":") for line in head[1:])
+        }
+        body = client.buffer[end + 4 :]
+        if "content-length" in headers:
+            if len(body) < int(headers["content-length"]):
+                return
+        elif headers.get("transfer-encoding", "").lower() == "chunked":
+            if not body.endswith(b"0\r\n\r\n"):
+                return
+        else:
+            return  # the body ends when the server closes the connection
+        keep = headers.get("connection", "").lower() != "close"
+        finish(client, int(head[0].split()[1]), keep=keep)
+
+    while True:
+        now = time.perf_counter()
+        while due and (due[0][0] <= now or now >= stop_at):
+            _, index = heapq.heappop(due)
+            if now < stop_at:
+                send(clients[index])
+        in_flight = [client for client in clients if client.busy]
+        if not due and not in_flight:
+            break
+        if not in_flight and now >= stop_at:
+            break
+        timeout = max(0.0, due[0][0] - now) if due else 1.0
+        for key, _ in selector.select(min(timeout, 1.0)):
+            received(key.data)
+    for client in clients:
+        close(client)
+    selector.close()
 
 
 def _percentile_ms(ordered: list[float], pct: float):
@@ -705,6 +809,12 @@ def _conditions() -> dict:
     return conditions
 
 
+def _workers(server: dict) -> str:
+    if server.get("worker_class", "gthread") == "gthread":
+        return f"{server['workers']} gthread workers x {server['threads']} threads"
+    return f"{server['workers']} {server['worker_class']} workers"
+
+
 def _fmt_load(load) -> str:
     return " ".join(f"{x:.2f}" for x in load)
 
@@ -722,7 +832,7 @@ def _print_preamble(report: dict) -> None:
         f"data: {d['patients']} patients, "
         + ", ".join(f"{n} {k}" for k, n in d["history_rows"].items())
         + f", {d['audit_events_before']} audit events\n"
-        f"server: {s['command']}, {s['workers']} workers x {s['threads']} threads (gthread)\n"
+        f"server: {s['command']}, {_workers(s)}\n"
         f"load: {lo['generator']}; {lo['warmup_s']:.0f} s warm-up, "
         f"{lo['duration_s']:.0f} s measured per scenario",
         flush=True,
@@ -767,8 +877,7 @@ def _print_table(reports: list[dict]) -> None:
     c = first["conditions"]
     print(
         f"\n{first['data']['patients']} patients; {first['load']['clients']} closed-loop "
-        f"clients; server {first['server']['workers']} workers x "
-        f"{first['server']['threads']} threads; {c['nproc']} CPUs ({c['cpu_model']}).\n"
+        f"clients; server {_workers(first['server'])}; {c['nproc']} CPUs ({c['cpu_model']}).\n"
         "The load generator and the database run on the same machine as the server; the CPU "
         "split (web server, database, load generator, other processes) is printed above and "
         "kept in the JSON."

@@ -117,7 +117,9 @@ def test_nurse_registers_finds_and_opens_a_patient(
     assert by_nurse.filter(action="patient.create").count() == 1
     # Once on the redirect after saving, once from the search result.
     assert by_nurse.filter(action="patient.view").count() == 2
-    assert by_nurse.filter(action="patient.list").exists()
+    # The search page that showed her (with another patient) names her among those shown.
+    shown_to_nurse = AuditEvent.objects.naming_patient(patient.pk).filter(actor_id=nurse.pk)
+    assert shown_to_nurse.filter(action="patient.list").exists()
     # The refused attempts created nothing, so they left no creation in the trail either.
     assert not AuditEvent.objects.filter(actor_id=nurse.pk, action="patient.create").exclude(
         patient_id=patient.pk

@@ -131,7 +131,8 @@ def _assert_audited(page: Page, events, user, world: World, response) -> None:
         expected_patient = page.audited_patient(world, response)
     else:
         expected_patient = world.patient.pk
-    # A list shows one patient here, so it leaves exactly one read event, as a chart does.
+    # One read event per page: a list page's event names every patient it showed (here one,
+    # so it names that patient, as a chart's does; test_audit_trail covers longer lists).
     assert [e.patient_id for e in events] == [expected_patient]
 
 

@@ -6,11 +6,12 @@ from django.db import DatabaseError, connection, transaction
 
 from kapstone.access.roles import Role
 from kapstone.audit import guard
-from kapstone.audit.models import AuditEvent
+from kapstone.audit.models import AuditEvent, AuditEventPatient
 from kapstone.audit.recording import verify_chain
 from kapstone.patients import actions
 
 TABLE = AuditEvent._meta.db_table
+SHOWN = AuditEventPatient._meta.db_table
 
 
 def _sql(statement, params=()):
@@ -132,3 +133,82 @@ def test_export_cells_cannot_run_as_spreadsheet_formulas(client_for, make_staff)
     body = b"".join(admin.get("/audit/export.csv").streaming_content).decode()
     assert "'=HYPERLINK(1)" in body
     assert ",=HYPERLINK" not in body
+
+
+@pytest.fixture
+def listed(make_patient, client_for):
+    """A search page showing three patients, and the one event it wrote."""
+    patients = [make_patient(last_name=f"Listshown{i}") for i in range(3)]
+    client = client_for(Role.FRONT_DESK)
+    before = AuditEvent.objects.order_by("-seq").values_list("seq", flat=True).first()
+    response = client.get("/patients/", {"q": "listshown"})
+    assert response.status_code == 200
+    events = list(AuditEvent.objects.filter(seq__gt=before))
+    assert [e.action for e in events] == ["patient.list"]
+    return patients, events[0], [p.pk for p in response.context["patients"]]
+
+
+def test_a_list_page_writes_one_event_naming_every_patient_shown(listed):
+    patients, event, shown = listed
+    assert sorted(shown) == sorted(p.pk for p in patients)
+    # The ids, in the order shown, are in the hashed detail...
+    assert event.detail == {"searched": True, "patients": shown}
+    assert event.patient_id is None
+    assert event.target_type == "patients.patient"
+    # ...and indexed one row each, for "who has seen this patient".
+    indexed = AuditEventPatient.objects.filter(event=event).values_list("patient_id", flat=True)
+    assert sorted(indexed) == sorted(shown)
+    for patient in patients:
+        assert list(
+            AuditEvent.objects.naming_patient(patient.pk).filter(action="patient.list")
+        ) == [event]
+    assert verify_chain().intact
+
+
+def test_admin_filtering_by_record_finds_the_lists_that_showed_it(listed, client_for):
+    patients, event, _ = listed
+    admin = client_for(Role.CLINIC_ADMIN)
+    response = admin.get("/audit/", {"record": patients[1].record_number, "action": "patient.list"})
+    assert [e.seq for e in response.context["page"].object_list] == [event.seq]
+    assert f"{patients[1].record_number} among 3 patients" in response.content.decode()
+    assert patients[1].last_name not in response.content.decode()
+
+
+def test_export_names_the_patients_a_list_showed(listed, client_for):
+    _, event, shown = listed
+    admin = client_for(Role.CLINIC_ADMIN)
+    body = b"".join(admin.get("/audit/export.csv").streaming_content).decode()
+    lines = body.strip().splitlines()
+    assert lines[0].endswith(",patients_listed")
+    row = next(line for line in lines if line.startswith(f"{event.seq},"))
+    assert row.endswith(",".join(["", " ".join(str(pk) for pk in shown)]))
+
+
+def test_database_refuses_to_change_what_a_list_showed(listed):
+    with pytest.raises(DatabaseError), transaction.atomic():
+        AuditEventPatient.objects.update(patient_id=0)
+    with pytest.raises(DatabaseError), transaction.atomic():
+        AuditEventPatient.objects.all().delete()
+
+
+def test_a_patient_removed_from_a_list_event_is_detected(listed):
+    patients, event, _ = listed
+    guard.remove(connection)
+    _sql(f"DELETE FROM {SHOWN} WHERE patient_id = %s", [patients[0].pk])
+    report = verify_chain()
+    assert not report.intact
+    assert report.first_bad_seq == event.seq
+
+
+def test_a_patient_added_to_a_list_event_is_detected(listed, make_patient):
+    _, event, _ = listed
+    _sql(f"INSERT INTO {SHOWN} (event_seq, patient_id) VALUES (%s, %s)", [event.seq, 999999])
+    report = verify_chain()
+    assert not report.intact
+    assert report.first_bad_seq == event.seq
+
+
+def test_an_index_row_for_a_missing_event_is_detected(listed):
+    _, event, _ = listed
+    _sql(f"INSERT INTO {SHOWN} (event_seq, patient_id) VALUES (%s, %s)", [event.seq + 1000, 1])
+    assert not verify_chain().intact

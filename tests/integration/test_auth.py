@@ -169,3 +169,72 @@ def test_guessing_codes_is_throttled(nurse):
     response = client.post("/login/verify/", {"token": current_code(device)})
     assert response.status_code == 200
     assert client.get("/patients/").status_code == 302
+
+
+# Who someone is (roles, verified authenticator) is read afresh from the database on every
+# request, in one query with the user: a change made in one server process counts in every
+# other from the next request on.
+
+
+def test_a_role_taken_away_counts_from_the_next_request(make_staff, patient):
+    from kapstone.staff.models import StaffRole
+
+    user = make_staff(Role.NURSE, Role.RESEARCHER)
+    client = signed_in_client(user)
+    assert client.get(f"/patients/{patient.pk}/").status_code == 200
+    StaffRole.objects.filter(user=user, role=Role.NURSE).delete()
+    assert client.get(f"/patients/{patient.pk}/").status_code == 403
+
+
+def test_a_role_given_counts_from_the_next_request(make_staff, patient):
+    from kapstone.staff.models import StaffRole
+
+    user = make_staff(Role.RESEARCHER)
+    client = signed_in_client(user)
+    assert client.get("/patients/").status_code == 403
+    StaffRole.objects.create(user=user, role=Role.FRONT_DESK)
+    assert client.get("/patients/").status_code == 200
+
+
+def test_a_removed_authenticator_unverifies_open_sessions(make_staff, patient):
+    user = make_staff(Role.NURSE)
+    client = signed_in_client(user)
+    assert client.get(f"/patients/{patient.pk}/").status_code == 200
+    TOTPDevice.objects.filter(user=user).delete()
+    assert client.get(f"/patients/{patient.pk}/").url == "/account/two-factor/"
+
+
+def test_an_unconfirmed_authenticator_does_not_verify(make_staff, patient):
+    user = make_staff(Role.NURSE)
+    client = signed_in_client(user)
+    TOTPDevice.objects.filter(user=user).update(confirmed=False)
+    response = client.get(f"/patients/{patient.pk}/")
+    assert response.status_code == 302
+    assert response.url == "/account/two-factor/"
+
+
+def test_another_users_authenticator_does_not_verify(make_staff, patient):
+    from django_otp import DEVICE_ID_SESSION_KEY
+
+    user = make_staff(Role.NURSE)
+    other = make_staff(Role.NURSE)
+    client = signed_in_client(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = TOTPDevice.objects.get(user=other).persistent_id
+    session.save()
+    assert client.get(f"/patients/{patient.pk}/").url == "/login/verify/"
+
+
+def test_signing_out_ends_the_session_everywhere_at_once(make_staff):
+    user = make_staff(Role.FRONT_DESK)
+    client = signed_in_client(user)
+    # The same session presented elsewhere (another tab, another server process): sessions
+    # are read from the database on every request, never from a per-process cache.
+    elsewhere = Client()
+    elsewhere.cookies[settings.SESSION_COOKIE_NAME] = client.cookies[
+        settings.SESSION_COOKIE_NAME
+    ].value
+    assert elsewhere.get("/patients/").status_code == 200
+    assert client.post("/logout/").status_code == 302
+    assert elsewhere.get("/patients/").status_code == 302
+    assert "cache" not in settings.SESSION_ENGINE

@@ -6,26 +6,42 @@ as a role without UPDATE, DELETE and TRUNCATE on the table (see docs/operations.
 """
 
 TABLE = "audit_auditevent"
+SHOWN_TABLE = "audit_auditeventpatient"
+# Each guarded table and the prefix of its triggers' names.
+TABLES = {TABLE: "audit", SHOWN_TABLE: "audit_shown"}
 
-_SQLITE_INSTALL = [
-    f"""CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON {TABLE}
-        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END""",
-    f"""CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON {TABLE}
-        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END""",
-]
-_SQLITE_REMOVE = [
-    "DROP TRIGGER IF EXISTS audit_no_update",
-    "DROP TRIGGER IF EXISTS audit_no_delete",
-]
 
-_PG_INSTALL = [
-    """CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger AS $$
-       BEGIN RAISE EXCEPTION 'the audit trail is append-only'; END; $$ LANGUAGE plpgsql""",
-    f"DROP TRIGGER IF EXISTS audit_no_change ON {TABLE}",
-    f"""CREATE TRIGGER audit_no_change BEFORE UPDATE OR DELETE ON {TABLE}
+def _sqlite_install(table, prefix):
+    return [
+        f"""CREATE TRIGGER IF NOT EXISTS {prefix}_no_update BEFORE UPDATE ON {table}
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END""",
+        f"""CREATE TRIGGER IF NOT EXISTS {prefix}_no_delete BEFORE DELETE ON {table}
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END""",
+    ]
+
+
+def _sqlite_remove(table, prefix):
+    return [
+        f"DROP TRIGGER IF EXISTS {prefix}_no_update",
+        f"DROP TRIGGER IF EXISTS {prefix}_no_delete",
+    ]
+
+
+_PG_FUNCTION = """CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger AS $$
+       BEGIN RAISE EXCEPTION 'the audit trail is append-only'; END; $$ LANGUAGE plpgsql"""
+
+
+def _pg_install(table, prefix):
+    return [
+        _PG_FUNCTION,
+        f"DROP TRIGGER IF EXISTS {prefix}_no_change ON {table}",
+        f"""CREATE TRIGGER {prefix}_no_change BEFORE UPDATE OR DELETE ON {table}
         FOR EACH ROW EXECUTE FUNCTION audit_append_only()""",
-]
-_PG_REMOVE = [f"DROP TRIGGER IF EXISTS audit_no_change ON {TABLE}"]
+    ]
+
+
+def _pg_remove(table, prefix):
+    return [f"DROP TRIGGER IF EXISTS {prefix}_no_change ON {table}"]
 
 
 def _run(connection, statements):
@@ -34,16 +50,17 @@ def _run(connection, statements):
             cursor.execute(sql)
 
 
-def install(connection) -> None:
-    if connection.vendor == "sqlite":
-        _run(connection, _SQLITE_INSTALL)
-    elif connection.vendor == "postgresql":
-        _run(connection, _PG_INSTALL)
+def _statements(connection, tables, sqlite, postgresql) -> list[str]:
+    build = {"sqlite": sqlite, "postgresql": postgresql}.get(connection.vendor)
+    if build is None:
+        return []
+    return [sql for table in tables for sql in build(table, TABLES[table])]
 
 
-def remove(connection) -> None:
+def install(connection, tables=tuple(TABLES)) -> None:
+    _run(connection, _statements(connection, tables, _sqlite_install, _pg_install))
+
+
+def remove(connection, tables=tuple(TABLES)) -> None:
     """Only for tests that play the attacker, and for the test database's own clean-up."""
-    if connection.vendor == "sqlite":
-        _run(connection, _SQLITE_REMOVE)
-    elif connection.vendor == "postgresql":
-        _run(connection, _PG_REMOVE)
+    _run(connection, _statements(connection, tables, _sqlite_remove, _pg_remove))

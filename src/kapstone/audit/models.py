@@ -1,6 +1,14 @@
 from django.db import models
 
 
+class AuditEventQuerySet(models.QuerySet):
+    def naming_patient(self, patient_id: int) -> "AuditEventQuerySet":
+        """Events about one patient: those naming them, and reads that showed them among
+        others (a list page)."""
+        shown = AuditEventPatient.objects.filter(patient_id=patient_id).values("event_id")
+        return self.filter(models.Q(patient_id=patient_id) | models.Q(seq__in=shown))
+
+
 class AuditEvent(models.Model):
     """One thing someone did with the clinic's data: append-only, hash-chained.
 
@@ -23,6 +31,8 @@ class AuditEvent(models.Model):
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
 
+    objects = AuditEventQuerySet.as_manager()
+
     class Meta:
         ordering = ["-seq"]
         constraints = [
@@ -35,3 +45,33 @@ class AuditChainHead(models.Model):
 
     seq = models.BigIntegerField(default=0)
     hash = models.CharField(max_length=64)
+
+
+class AuditEventPatient(models.Model):
+    """A patient a read event showed. A list page writes one event for the page, with the
+    patients shown listed in its detail (under its hash) and here, one row each, so that
+    "who has seen this patient" is one indexed lookup. `verify_chain` checks that these rows
+    and the events' lists agree; the same triggers keep this table append-only.
+    """
+
+    # No database constraint or index of its own: rows are written only with their event,
+    # in its transaction, checked by verify_chain; the unique index below (patient first)
+    # serves the lookups by patient. Each list page writes these rows under the chain's
+    # lock, so every index costs every page.
+    event = models.ForeignKey(
+        AuditEvent,
+        to_field="seq",
+        db_column="event_seq",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="patients_shown",
+    )
+    patient_id = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient_id", "event"], name="audit_shown_once_per_event"
+            ),
+        ]

@@ -1,19 +1,25 @@
 """Writing the audit trail.
 
 ``record`` joins the caller's transaction: the event is written if and only if the change it
-describes is. Reads are recorded per record shown (one event per patient on a list page),
-never per SQL query.
+describes is. Reads are recorded per page or answer, naming every record shown: a chart is
+one event naming its patient, a list page one event listing the patients on it (in its
+detail, under the hash, and one row each in AuditEventPatient for lookups by patient).
+Never per SQL query.
+
+Appending runs on every audited request while the chain head is locked, so it is written in
+plain SQL (three statements, plus one for a list's patients) rather than through the ORM's
+query building: the lock is held for as short a time as possible.
 """
 
 from collections.abc import Iterable
 from datetime import UTC
 
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.utils import timezone
 
 from kapstone.audit import chain
 from kapstone.audit.context import origin
-from kapstone.audit.models import AuditChainHead, AuditEvent
+from kapstone.audit.models import AuditChainHead, AuditEvent, AuditEventPatient
 
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -46,28 +52,92 @@ def _patient_id(target, patient):
     return getattr(target, "patient_id", None)
 
 
+_EVENT_FIELDS = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key]
+
+
+class _Statements:
+    """The appending SQL for one kind of database, written once. Names come from the models
+    (quoted by the backend); every value is a bound parameter."""
+
+    def __init__(self, connection):
+        def q(name: str) -> str:
+            return connection.ops.quote_name(name)
+
+        head, seq, hash_, pk = (q(n) for n in (AuditChainHead._meta.db_table, "seq", "hash", "id"))
+        lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+        self.read_head = f"SELECT {seq}, {hash_} FROM {head} WHERE {pk} = 1{lock}"  # noqa: S608
+        self.write_head = f"UPDATE {head} SET {seq} = %s, {hash_} = %s WHERE {pk} = 1"  # noqa: S608
+        events = q(AuditEvent._meta.db_table)
+        columns = ", ".join(q(f.column) for f in _EVENT_FIELDS)
+        self.event_row = "(" + ", ".join(["%s"] * len(_EVENT_FIELDS)) + ")"
+        self.insert_events = f"INSERT INTO {events} ({columns}) VALUES "  # noqa: S608
+        returns = connection.features.can_return_rows_from_bulk_insert
+        self.returning = f" RETURNING {q('id')}" if returns else ""
+        shown = AuditEventPatient._meta
+        table = q(shown.db_table)
+        columns = ", ".join(q(shown.get_field(name).column) for name in ("event", "patient_id"))
+        self.insert_shown = f"INSERT INTO {table} ({columns}) VALUES "  # noqa: S608
+
+
+_statements: dict[str, _Statements] = {}
+
+
+def _statements_for(connection) -> _Statements:
+    statements = _statements.get(connection.vendor)
+    if statements is None:
+        statements = _statements[connection.vendor] = _Statements(connection)
+    return statements
+
+
 def _append(rows: list[dict]) -> list[AuditEvent]:
-    """Chain and insert rows; the caller holds a transaction."""
-    head = AuditChainHead.objects.select_for_update().filter(pk=1).first()
-    if head is None:
-        head = AuditChainHead.objects.create(pk=1, seq=0, hash=chain.GENESIS)
-    now = timezone.now()
-    events = []
-    seq, prev = head.seq, head.hash
-    for row in rows:
-        seq += 1
-        fields = {
-            **row,
-            "seq": seq,
-            "occurred_at": _timestamp(now),
-            "ip_address": origin.get(),
-            "prev_hash": prev,
-        }
-        fields["hash"] = chain.event_hash(fields)
-        prev = fields["hash"]
-        events.append(AuditEvent(**{**fields, "occurred_at": now}))
-    AuditEvent.objects.bulk_create(events)
-    AuditChainHead.objects.filter(pk=1).update(seq=seq, hash=prev)
+    """Chain and insert rows; the caller holds a transaction. A row's "shown" (patient ids,
+    not hashed itself: the detail lists them) becomes AuditEventPatient rows."""
+    connection = connections[router.db_for_write(AuditEvent)]
+    sql = _statements_for(connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql.read_head)
+        head = cursor.fetchone()
+        if head is None:
+            AuditChainHead.objects.create(pk=1, seq=0, hash=chain.GENESIS)
+            cursor.execute(sql.read_head)
+            head = cursor.fetchone()
+        now = timezone.now()
+        stamp = _timestamp(now)
+        ip_address = origin.get()
+        events = []
+        shown = []
+        seq, prev = head
+        for row in rows:
+            seq += 1
+            shown += [(seq, patient_id) for patient_id in row.pop("shown", ())]
+            fields = {
+                **row,
+                "seq": seq,
+                "occurred_at": stamp,
+                "ip_address": ip_address,
+                "prev_hash": prev,
+            }
+            fields["hash"] = chain.event_hash(fields)
+            prev = fields["hash"]
+            events.append(AuditEvent(**{**fields, "occurred_at": now}))
+        params = []
+        for event in events:
+            params += [
+                f.get_db_prep_save(getattr(event, f.attname), connection) for f in _EVENT_FIELDS
+            ]
+        cursor.execute(
+            sql.insert_events + ", ".join([sql.event_row] * len(events)) + sql.returning, params
+        )
+        if sql.returning:
+            for event, (pk,) in zip(events, cursor.fetchall(), strict=True):
+                event.pk = pk
+                event._state.adding = False
+        if shown:
+            cursor.execute(
+                sql.insert_shown + ", ".join(["(%s, %s)"] * len(shown)),
+                [value for pair in shown for value in pair],
+            )
+        cursor.execute(sql.write_head, [seq, prev])
     return events
 
 
@@ -86,13 +156,28 @@ def record(*, actor, action: str, target=None, patient=None, detail=None) -> Aud
         return _append([_row(_actor_fields(actor), action, target, patient, detail)])[0]
 
 
-def record_reads(*, actor, action: str, targets: Iterable, detail=None) -> None:
-    """One event per record read, appended together."""
-    actor_fields = _actor_fields(actor)
-    rows = [_row(actor_fields, action, target, None, detail) for target in targets]
-    if rows:
-        with transaction.atomic():
-            _append(rows)
+def record_reads(*, actor, action: str, targets: Iterable, detail=None) -> AuditEvent | None:
+    """One event for records read together (a list page), naming every patient shown.
+
+    The patients' ids go in the event's detail, in the order shown (so the hash covers
+    them), and in AuditEventPatient. With one record the event also names it as its target
+    and patient, like a chart view. Nothing shown, nothing written.
+    """
+    targets = list(targets)
+    if not targets:
+        return None
+    patients = []
+    for target in targets:
+        patient_id = _patient_id(target, None)
+        if patient_id is not None and patient_id not in patients:
+            patients.append(patient_id)
+    only = targets[0] if len(targets) == 1 else None
+    row = _row(_actor_fields(actor), action, only, None, {**(detail or {}), "patients": patients})
+    row["shown"] = patients
+    if only is None:
+        row["target_type"] = targets[0]._meta.label_lower
+    with transaction.atomic():
+        return _append([row])[0]
 
 
 def record_denied(request, permission) -> None:
@@ -110,16 +195,68 @@ def record_denied(request, permission) -> None:
 
 
 def verify_chain() -> chain.ChainReport:
+    """Walk the chain, and check that the patients indexed for each event (AuditEventPatient)
+    are exactly those its hashed detail lists."""
     head = AuditChainHead.objects.filter(pk=1).first()
     rows = (
         AuditEvent.objects.order_by("seq")
         .values(*chain.HASHED_FIELDS, "hash")
         .iterator(chunk_size=2000)
     )
+    shown = _ShownIndex()
 
     def normalised():
         for row in rows:
+            shown.check(row["seq"], row["detail"])
             row["occurred_at"] = _timestamp(row["occurred_at"])
             yield row
 
-    return chain.verify(normalised(), head.seq if head else 0, head.hash if head else chain.GENESIS)
+    report = chain.verify(
+        normalised(), head.seq if head else 0, head.hash if head else chain.GENESIS
+    )
+    if not report.intact:
+        return report
+    bad = shown.first_mismatch()
+    if bad is not None:
+        return chain.ChainReport(
+            report.events_checked,
+            False,
+            bad,
+            f"the patients indexed for event {bad} differ from those the event lists",
+        )
+    return report
+
+
+class _ShownIndex:
+    """Reads AuditEventPatient in event order beside the events, as a merge join."""
+
+    def __init__(self):
+        self._rows = iter(
+            AuditEventPatient.objects.order_by("event_id", "patient_id")
+            .values_list("event_id", "patient_id")
+            .iterator(chunk_size=5000)
+        )
+        self._next = next(self._rows, None)
+        self._mismatch = None
+
+    def check(self, seq: int, detail) -> None:
+        indexed = []
+        while self._next is not None and self._next[0] <= seq:
+            if self._next[0] < seq:
+                # A row for an event that is not in the trail.
+                self._flag(self._next[0])
+            else:
+                indexed.append(self._next[1])
+            self._next = next(self._rows, None)
+        listed = detail.get("patients", []) if isinstance(detail, dict) else []
+        if sorted(map(str, indexed)) != sorted(map(str, listed)):
+            self._flag(seq)
+
+    def _flag(self, seq: int) -> None:
+        if self._mismatch is None:
+            self._mismatch = seq
+
+    def first_mismatch(self) -> int | None:
+        if self._next is not None:
+            self._flag(self._next[0])
+        return self._mismatch

@@ -17,6 +17,7 @@ from kapstone.patients.models import Patient
 def _filtered(params):
     events = AuditEvent.objects.all()
     applied = {}
+    patient_id = None
     if actor := params.get("actor", "").strip():
         events = events.filter(actor_username=actor)
         applied["actor"] = actor
@@ -27,7 +28,8 @@ def _filtered(params):
         patient_id = (
             Patient.objects.filter(record_number=record_number).values_list("pk", flat=True).first()
         )
-        events = events.filter(patient_id=patient_id if patient_id else -1)
+        # Events naming the patient, and list pages that showed them among others.
+        events = events.naming_patient(patient_id if patient_id else -1)
         applied["record"] = record_number
     tz = timezone.get_current_timezone()
     for name, bound, lookup in (("since", time.min, "gte"), ("until", time.max, "lte")):
@@ -39,23 +41,42 @@ def _filtered(params):
             moment = timezone.make_aware(datetime.combine(day, bound), tz)
             events = events.filter(**{f"occurred_at__{lookup}": moment})
             applied[name] = value
-    return events, applied
+    return events, applied, patient_id
+
+
+def _record_labels(events, filtered_patient) -> dict[int, str]:
+    """What the Record column shows per event: the record number of the patient it names,
+    or for a list page the number of patients it showed (and the one filtered for)."""
+    listed = {e.seq: e.detail.get("patients") or [] for e in events if not e.patient_id}
+    ids = {e.patient_id for e in events if e.patient_id}
+    if filtered_patient:
+        ids.add(filtered_patient)
+    numbers = dict(Patient.objects.filter(pk__in=ids).values_list("pk", "record_number"))
+    labels = {}
+    for event in events:
+        if event.patient_id:
+            labels[event.seq] = numbers.get(event.patient_id, "")
+        elif patients := listed.get(event.seq):
+            count = f"{len(patients)} patient{'s' if len(patients) != 1 else ''}"
+            if filtered_patient in patients:
+                count = f"{numbers.get(filtered_patient, '')} among {count}"
+            labels[event.seq] = count
+    return labels
 
 
 @requires(P.AUDIT_VIEW)
 def audit_list(request):
-    events, applied = _filtered(request.GET)
+    events, applied, patient_id = _filtered(request.GET)
     page = Paginator(events, 50).get_page(request.GET.get("page"))
     # Show record numbers, not names: the audit reader is not treating these patients.
-    ids = {e.patient_id for e in page.object_list if e.patient_id}
-    numbers = dict(Patient.objects.filter(pk__in=ids).values_list("pk", "record_number"))
+    records = _record_labels(list(page.object_list), patient_id)
     record(actor=request.user, action="audit.view", detail={"filters": sorted(applied)})
     query = request.GET.copy()
     query.pop("page", None)
     return render(
         request,
         "audit/list.html",
-        {"page": page, "numbers": numbers, "filters": applied, "query": query.urlencode()},
+        {"page": page, "records": records, "filters": applied, "query": query.urlencode()},
     )
 
 
@@ -73,7 +94,7 @@ class _Echo:
 
 @requires(P.AUDIT_EXPORT)
 def audit_export(request):
-    events, applied = _filtered(request.GET)
+    events, applied, _ = _filtered(request.GET)
     record(actor=request.user, action="audit.export", detail={"filters": sorted(applied)})
     writer = csv.writer(_Echo())
     columns = [
@@ -90,8 +111,12 @@ def audit_export(request):
     ]
 
     def rows():
-        yield writer.writerow(columns)
-        for row in events.order_by("seq").values_list(*columns).iterator(chunk_size=2000):
+        # Last, the patients a list page showed (ids, space-separated), from the event's detail.
+        yield writer.writerow([*columns, "patients_listed"])
+        values = events.order_by("seq").values_list(*columns, "detail")
+        for *row, detail in values.iterator(chunk_size=2000):
+            listed = detail.get("patients") if isinstance(detail, dict) else None
+            row.append(" ".join(str(pk) for pk in listed) if listed else "")
             yield writer.writerow([_cell(value) for value in row])
 
     response = StreamingHttpResponse(rows(), content_type="text/csv")

@@ -5,6 +5,8 @@ from django.contrib.auth import logout
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.urls import reverse
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.middleware import OTPMiddleware
 
 from kapstone.core.permissions import PERMISSION_ATTR, PUBLIC
 
@@ -31,6 +33,29 @@ class IdleTimeoutMiddleware:
             if now - last >= _TOUCH_EVERY or "last_seen" not in request.session:
                 request.session["last_seen"] = now
         return self.get_response(request)
+
+
+class VerifiedDeviceMiddleware(OTPMiddleware):
+    """django-otp's middleware (``request.user.otp_device``, ``user.is_verified()``), taking
+    the session's device from the confirmed devices the staff backend loaded with the user
+    (kapstone.staff.backends) instead of reading it again.
+
+    The device must still be the user's and confirmed; one removed by an authenticator reset
+    is gone from that list on the next request, so the session stops counting as verified.
+    """
+
+    def _verify_user_sync(self, request, user):
+        loaded = getattr(user, "confirmed_totp_devices", None)
+        if loaded is None:
+            return super()._verify_user_sync(request, user)
+        self._init_user_fields(user)
+        if user.is_authenticated:
+            persistent_id = request.session.get(DEVICE_ID_SESSION_KEY)
+            device = None
+            if persistent_id:
+                device = loaded.get(self._normalize_persistent_id(persistent_id))
+            user.otp_device = self._finalize_device(request, user, device)
+        return user
 
 
 class TwoFactorMiddleware:
@@ -80,5 +105,8 @@ class RequirePermissionMiddleware:
         if declared is None:
             raise PermissionDenied("this page declares no permission")
         if declared != PUBLIC and not request.user.is_authenticated:
+            if match is not None and match.namespace == "fhir":
+                # FHIR clients carry a bearer token, which the marked view checks itself.
+                return None
             return redirect(f"{reverse('login')}?next={request.path}")
         return None

@@ -4,11 +4,11 @@ from kapstone.audit import guard
 
 
 def install(apps, schema_editor):
-    guard.install(schema_editor.connection)
+    guard.install(schema_editor.connection, tables=[guard.TABLE])
 
 
 def remove(apps, schema_editor):
-    guard.remove(schema_editor.connection)
+    guard.remove(schema_editor.connection, tables=[guard.TABLE])
 
 
 class Migration(migrations.Migration):
