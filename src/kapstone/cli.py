@@ -1,6 +1,7 @@
 """The `kapstone` command: Django's management commands under the clinic's name.
 
-kapstone serve            run the web app (127.0.0.1:8000)
+kapstone serve            run the web app (127.0.0.1:8000) and the background worker
+kapstone worker           run the background worker alone (e-mails, scheduled check-ins)
 kapstone demo             build the demo clinic and print its log-ins
 kapstone audit verify     check the audit trail's hash chain
 kapstone migrate          create or update the database

@@ -39,7 +39,15 @@ class ClinicConfig:
     """Typed read access to the merged settings."""
 
     def __init__(self, overrides: dict[str, Any] | None = None):
+        overrides = dict(overrides or {})
+        # Outcome rules (response, remission, MCID...) ship in each instrument's definition
+        # with their sources; a clinic's changes to them, keyed by instrument id, are checked
+        # against that definition (instruments.outcome_rules), not against defaults.toml.
+        self.outcome_overrides: dict[str, dict[str, Any]] = dict(overrides.pop("outcomes", {}))
         self.raw = merge(_shipped(), overrides)
+
+    def outcomes_for(self, instrument: str) -> dict[str, Any] | None:
+        return self.outcome_overrides.get(instrument)
 
     def bounds(self, measurement: str) -> tuple[Decimal, Decimal]:
         entry = self.raw["measurements"][measurement]
@@ -52,3 +60,11 @@ class ClinicConfig:
     @property
     def common_diagnoses(self) -> list[str]:
         return list(self.raw["diagnoses"]["common"])
+
+    @property
+    def checkins(self) -> dict[str, Any]:
+        return self.raw["checkins"]
+
+    @property
+    def crisis_lines(self) -> list[dict[str, str]]:
+        return [dict(line) for line in self.raw["crisis_resources"]["lines"]]
