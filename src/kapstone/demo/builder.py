@@ -17,6 +17,7 @@ from faker import Faker
 
 from kapstone.access.roles import Role, needs_two_factor
 from kapstone.core.models import Organization, Room, Site
+from kapstone.ledger.demo import build_ledger
 from kapstone.patients import actions
 from kapstone.staff.actions import create_staff
 from kapstone.staff.models import User
@@ -216,6 +217,7 @@ def build_patients(seed: int, count: int, *, start_index: int = 0) -> int:
             )
             _history(rng, fake, patient, nurse, prescriber, therapist, today)
         made += 1
+    build_ledger(seed, DEMO_PASSWORD)
     return made
 
 
