@@ -1,0 +1,128 @@
+"""Reading process notes: the one place that decides who may.
+
+Only the author and those the author granted read a note; a role grants nothing here.
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from django.db.models import Prefetch, Q
+from django.utils import timezone
+
+from kapstone.integration import practice as practice_rules
+from kapstone.integration.models import (
+    IntegrationSession,
+    PracticeAssignment,
+    PracticeLink,
+    PracticeLog,
+    ProcessNote,
+    ProcessNoteGrant,
+)
+
+
+def readable_notes(user, session: IntegrationSession) -> list[ProcessNote]:
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return []
+    return list(
+        ProcessNote.objects.filter(session=session)
+        .filter(Q(author=user) | Q(grants__grantee=user, grants__revoked_at__isnull=True))
+        .select_related("author")
+        .distinct()
+        .order_by("created_at", "id")
+    )
+
+
+def may_read(user, note: ProcessNote) -> bool:
+    return (
+        note.author_id == user.pk
+        or note.grants.filter(grantee=user, revoked_at__isnull=True).exists()
+    )
+
+
+def own_notes(user, session: IntegrationSession) -> list[ProcessNote]:
+    return list(
+        ProcessNote.objects.filter(session=session, author=user)
+        .prefetch_related(
+            Prefetch(
+                "grants",
+                queryset=ProcessNoteGrant.objects.filter(revoked_at__isnull=True).select_related(
+                    "grantee"
+                ),
+                to_attr="open_grants",
+            )
+        )
+        .order_by("created_at", "id")
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Home practice: adherence for the chart and the practice page, in a fixed number of queries
+
+ADHERENCE_WINDOWS = (7, 28)
+
+
+@dataclass(frozen=True)
+class PracticeRow:
+    assignment: PracticeAssignment
+    recent: practice_rules.Adherence
+    month: practice_rules.Adherence
+    last_done: date | None
+    logs: list[PracticeLog]
+
+
+@dataclass(frozen=True)
+class ChartPractice:
+    rows: list[PracticeRow]
+    # The open practice link's closing time, or None when the patient has none.
+    link_expires_at: datetime | None
+
+
+def practice_rows(patient, *, today: date | None = None, active_only: bool = True):
+    """Each assignment with its adherence over the last 7 and 28 days: two queries."""
+    today = today or timezone.localdate()
+    since = today - timedelta(days=max(ADHERENCE_WINDOWS) - 1)
+    assignments = PracticeAssignment.objects.filter(patient=patient)
+    if active_only:
+        assignments = assignments.filter(active=True)
+    assignments = assignments.prefetch_related(
+        Prefetch(
+            "logs",
+            queryset=PracticeLog.objects.filter(done_on__gte=since).order_by("-done_on", "-id"),
+            to_attr="recent_logs",
+        )
+    )
+    rows = []
+    for assignment in assignments:
+        logs = assignment.recent_logs
+        rows.append(
+            PracticeRow(
+                assignment=assignment,
+                recent=practice_rules.adherence(
+                    logs, assignment, practice_rules.Window.last(7, today)
+                ),
+                month=practice_rules.adherence(
+                    logs, assignment, practice_rules.Window.last(28, today)
+                ),
+                last_done=logs[0].done_on if logs else None,
+                logs=logs,
+            )
+        )
+    return rows
+
+
+def open_practice_link(patient, *, now: datetime | None = None) -> PracticeLink | None:
+    now = now or timezone.now()
+    return (
+        PracticeLink.objects.filter(patient=patient, revoked_at__isnull=True, expires_at__gt=now)
+        .order_by("-created_at")
+        .first()
+    )
+
+
+def chart_practice(patient, *, today: date | None = None) -> ChartPractice:
+    """The chart's home-practice section: three queries, however many assignments."""
+    link = open_practice_link(patient)
+    return ChartPractice(
+        rows=practice_rows(patient, today=today),
+        link_expires_at=link.expires_at if link else None,
+    )
