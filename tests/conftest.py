@@ -12,11 +12,22 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from kapstone.access.roles import Role, needs_two_factor
 from kapstone.audit import guard
 from kapstone.core.models import Organization, Site
+from kapstone.ledger import guard as ledger_guard
 from kapstone.patients import actions
 from kapstone.staff.actions import create_staff
 
 ALL_ROLES = list(Role)
 _counter = itertools.count(1)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _tasks_run_at_once():
+    """Background tasks run in the test's own thread, as soon as they are enqueued (e-mails
+    land in Django's test outbox)."""
+    from huey.contrib.djhuey import HUEY
+
+    HUEY.immediate = True
+    yield
 
 
 @pytest.fixture(autouse=True)
@@ -30,11 +41,14 @@ def _audit_guard(request):
     if "transactional_db" in names or "live_server" in names:
         request.getfixturevalue("transactional_db")
         guard.install(connection)
+        ledger_guard.install(connection)
         yield
         guard.remove(connection)
+        ledger_guard.remove(connection)
     elif "db" in names:
         request.getfixturevalue("db")
         guard.install(connection)
+        ledger_guard.install(connection)
         yield
     else:
         yield

@@ -46,13 +46,18 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "axes",
+    "huey.contrib.djhuey",
     "kapstone.core",
     "kapstone.staff",
     "kapstone.audit",
     "kapstone.patients",
     "kapstone.assessments",
+    "kapstone.treatment",
     "kapstone.dosing",
     "kapstone.ledger",
+    "kapstone.credentials",
+    "kapstone.integration",
+    "kapstone.scheduling",
     "kapstone.demo",
 ]
 
@@ -64,7 +69,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django_otp.middleware.OTPMiddleware",
+    "kapstone.core.middleware.VerifiedDeviceMiddleware",
     "kapstone.core.middleware.IdleTimeoutMiddleware",
     "kapstone.core.middleware.TwoFactorMiddleware",
     "kapstone.core.middleware.RequirePermissionMiddleware",
@@ -146,6 +151,9 @@ LOGIN_REDIRECT_URL = "home"
 
 # Sessions end after inactivity; the idle middleware refreshes the expiry at most once a
 # minute so that every page view is not also a database write.
+# Sessions live in the database, loaded with one prepared query (kapstone.staff.sessions);
+# not cached per process, because signing out must end a session in every process at once.
+SESSION_ENGINE = "kapstone.staff.sessions"
 SESSION_IDLE_SECONDS = int(os.environ.get("KAPSTONE_SESSION_IDLE_MINUTES", "15")) * 60
 SESSION_COOKIE_AGE = SESSION_IDLE_SECONDS
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
@@ -206,3 +214,34 @@ LOGGING = {
 }
 
 KAPSTONE_DEMO_SEED = int(os.environ.get("KAPSTONE_DEMO_SEED", "20261121"))
+
+# The background worker (Huey): alert e-mails, check-in reminders and scheduled check-ins.
+# `kapstone serve` starts it beside the web server. Its queue is a SQLite file in the data
+# directory on every database (it holds task ids only, never patient data), so the worker
+# needs nothing beyond what the app already has.
+HUEY = {
+    "huey_class": "huey.SqliteHuey",
+    "name": "kapstone",
+    "filename": str(DATA_DIR / "tasks.sqlite3"),
+    "immediate": os.environ.get("KAPSTONE_TASKS_IMMEDIATE", "") == "1",
+    "utc": True,
+    "consumer": {"workers": 1, "worker_type": "thread", "periodic": True},
+}
+
+# matplotlib (the score pictures) keeps its font cache here rather than in a home directory the
+# server's user may not be able to write, which would rebuild the cache in every process.
+os.environ.setdefault("MPLCONFIGDIR", str(DATA_DIR / "matplotlib"))
+
+# E-mail: the console in development (mail is printed, not sent); SMTP from the environment
+# in production.
+EMAIL_BACKEND = os.environ.get(
+    "KAPSTONE_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"
+)
+EMAIL_HOST = os.environ.get("KAPSTONE_EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("KAPSTONE_EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("KAPSTONE_EMAIL_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("KAPSTONE_EMAIL_PASSWORD", "")
+EMAIL_USE_TLS = os.environ.get("KAPSTONE_EMAIL_TLS", "") == "1"
+DEFAULT_FROM_EMAIL = os.environ.get("KAPSTONE_EMAIL_FROM", "Kapstone <no-reply@localhost>")
+# The address links in e-mails point at (the patient's check-in page, a clinician's alert).
+KAPSTONE_BASE_URL = os.environ.get("KAPSTONE_BASE_URL", "http://127.0.0.1:8000")

@@ -11,7 +11,24 @@ from kapstone.access.roles import Permission, Role
 from kapstone.api import TokenAuth, api
 from kapstone.core.permissions import PERMISSION_ATTR, PUBLIC, SIGNED_IN, signed_in
 
-EXPECTED_PUBLIC = {"login", "login_verify", "two_factor_setup", "logout", "healthz"}
+EXPECTED_PUBLIC = {
+    "login",
+    "login_verify",
+    "two_factor_setup",
+    "logout",
+    "healthz",
+    # A patient's check-in link, its confirmation, and the crisis lines: the link's token is
+    # the only key (kapstone.assessments.views.checkins).
+    "checkin_answer",
+    "checkin_thanks",
+    "crisis",
+    # A clinician's calendar feed: the address's token is the only key, and the feed carries
+    # no patient data (kapstone.scheduling.views).
+    "schedule_feed",
+    # A patient's home-practice link: its token is the only key
+    # (kapstone.integration.practice_views).
+    "practice_page",
+}
 EXPECTED_SIGNED_IN = {"home", "account"}
 
 

@@ -28,6 +28,26 @@ class Permission(StrEnum):
     ASSESSMENT_RECORD = "assessment.record"
     CHECKIN_SEND = "checkin.send"
     ALERT_ACKNOWLEDGE = "alert.acknowledge"
+    # Eligibility and treatment plans: screening a candidate, drafting a plan (any clinician),
+    # and what only a prescriber does: signing a plan, overriding 'not eligible' or a dose
+    # outside the protocol's range (the dose override also needs a second prescriber).
+    SCREENING_RECORD = "screening.record"
+    PLAN_DRAFT = "plan.draft"
+    PLAN_SIGN = "plan.sign"
+    ELIGIBILITY_OVERRIDE = "eligibility.override"
+    # Dosing sessions: running one (checks, administration, vitals, adverse events, discharge)
+    # and the prescriber's calls (clearing a held pre-dose check, overriding a refused discharge).
+    DOSING_RECORD = "dosing.record"
+    DOSING_OVERRIDE = "dosing.override"
+    # Integration therapy and home practice; psychotherapy process notes are further limited
+    # to their author and those the author grants.
+    INTEGRATION_RECORD = "integration.record"
+    # The calendar: seeing it, and booking or moving sessions.
+    SCHEDULE_VIEW = "schedule.view"
+    SCHEDULE_MANAGE = "schedule.manage"
+    # Staff licences and certifications.
+    CREDENTIALS_VIEW = "credentials.view"
+    CREDENTIALS_MANAGE = "credentials.manage"
     # The controlled-substance ledger: reading it, moving stock (receive, administer, waste,
     # transfer, count), and resolving a count discrepancy, which the registrant signs.
     LEDGER_VIEW = "ledger.view"
@@ -78,9 +98,19 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.ASSESSMENT_RECORD,
             P.CHECKIN_SEND,
             P.ALERT_ACKNOWLEDGE,
+            P.SCREENING_RECORD,
+            P.PLAN_DRAFT,
+            P.PLAN_SIGN,
+            P.ELIGIBILITY_OVERRIDE,
             P.LEDGER_VIEW,
             P.LEDGER_RECORD,
             P.LEDGER_RECONCILE,
+            P.DOSING_RECORD,
+            P.DOSING_OVERRIDE,
+            P.INTEGRATION_RECORD,
+            P.SCHEDULE_VIEW,
+            P.SCHEDULE_MANAGE,
+            P.CREDENTIALS_VIEW,
         }
     ),
     Role.NURSE: frozenset(
@@ -94,8 +124,13 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.ASSESSMENT_RECORD,
             P.CHECKIN_SEND,
             P.ALERT_ACKNOWLEDGE,
+            P.SCREENING_RECORD,
+            P.PLAN_DRAFT,
             P.LEDGER_VIEW,
             P.LEDGER_RECORD,
+            P.DOSING_RECORD,
+            P.SCHEDULE_VIEW,
+            P.SCHEDULE_MANAGE,
         }
     ),
     Role.THERAPIST: frozenset(
@@ -108,6 +143,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.ASSESSMENT_RECORD,
             P.CHECKIN_SEND,
             P.ALERT_ACKNOWLEDGE,
+            P.SCREENING_RECORD,
+            P.PLAN_DRAFT,
+            P.INTEGRATION_RECORD,
+            P.SCHEDULE_VIEW,
         }
     ),
     # Front desk sends the questionnaire links patients answer at home; it does not see scores.
@@ -117,6 +156,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.PATIENT_REGISTER,
             P.PATIENT_EDIT_DEMOGRAPHICS,
             P.CHECKIN_SEND,
+            P.SCHEDULE_VIEW,
+            P.SCHEDULE_MANAGE,
         }
     ),
     Role.BILLING: frozenset({P.PATIENT_VIEW_DEMOGRAPHICS, P.PATIENT_VIEW_DIAGNOSES}),
@@ -125,7 +166,16 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.RESEARCHER: frozenset(),
     # The admin runs the clinic's accounts and reads the audit trail, which names records
     # by number only; the admin is not a clinician and does not read charts.
-    Role.CLINIC_ADMIN: frozenset({P.AUDIT_VIEW, P.AUDIT_EXPORT, P.STAFF_VIEW, P.STAFF_MANAGE}),
+    Role.CLINIC_ADMIN: frozenset(
+        {
+            P.AUDIT_VIEW,
+            P.AUDIT_EXPORT,
+            P.STAFF_VIEW,
+            P.STAFF_MANAGE,
+            P.CREDENTIALS_VIEW,
+            P.CREDENTIALS_MANAGE,
+        }
+    ),
 }
 
 # Roles that reach clinical records, or grant access to others, sign in with a second factor.

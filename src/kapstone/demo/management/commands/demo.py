@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from kapstone.assessments.demo import build_scores
 from kapstone.demo.builder import DEMO_PASSWORD, build_clinic, build_patients
 from kapstone.patients.models import Patient
 
@@ -21,6 +22,7 @@ class Command(BaseCommand):
         made = 0
         if not (if_empty and existing):
             made = build_patients(seed, patients, start_index=existing)
+            build_scores(seed)
         self.stdout.write(
             f"{clinic['organization'].name}: {len(clinic['sites'])} sites, "
             f"{existing + made} patients ({made} added)."
