@@ -3,6 +3,7 @@
 from dataclasses import dataclass
 
 import pytest
+from django.urls import reverse
 
 from kapstone.access.roles import Permission as P
 from kapstone.access.roles import Role
@@ -254,3 +255,37 @@ def test_a_plan_form_shows_starting_doses_and_suggestions(world, client_for):
     text = response.content.decode()
     assert "35 mg" in text and "mL at 10 mg/mL" in text
     assert "Suggested integration modalities" in text
+
+
+def test_plan_page_draws_the_route_comparison_as_an_estimate(world, client_for):
+    # Act
+    response = client_for(Role.PRESCRIBER).get(
+        reverse("plan_detail", args=[world.patient.pk, world.signed.pk])
+    )
+
+    # Assert
+    html = response.content.decode()
+    assert response.status_code == 200
+    picture = html[html.index('<figure class="exposure">') : html.index("</figure>")]
+    assert '<svg role="img" aria-labelledby="pk-title"' in picture
+    assert "Estimated plasma ketamine concentration by route" in picture
+    assert "(this plan)" in picture
+    assert "An estimate from published compartment models" in picture
+    assert world.patient.last_name not in picture
+
+
+def test_a_plan_form_shows_the_anxiety_profile_from_the_ham_a(world, clinician, client_for):
+    # Arrange: psychic items (1-6, 14) high, somatic items (7-13) low.
+    answers = {f"q{i}": (3 if i in (1, 2, 3, 4, 5, 6, 14) else 1) for i in range(1, 15)}
+    assessment_actions.record_assessment(
+        by=clinician, patient=world.patient, instrument="hama", answers=answers
+    )
+
+    # Act
+    response = client_for(Role.THERAPIST).get(f"/patients/{world.patient.pk}/plans/new/")
+
+    # Assert
+    text = response.content.decode()
+    section = text[text.index("How the anxiety presents") : text.index("Suggested integration")]
+    assert "%" in section
+    assert "No profile yet" not in section

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from kapstone.access.roles import Role
 from kapstone.audit.models import AuditEvent
+from kapstone.core.models import Organization
 from kapstone.dosing import actions as dosing
 from kapstone.errors import AccessDenied, InvalidInput, InvalidInputs
 from kapstone.ledger import actions, guard
@@ -338,6 +339,28 @@ def test_loss_report_keeps_its_deadlines(ledger_world):
         "2027-01-04",
     )
     assert report.entries.get().delta_mg == D(-1)
+
+
+def test_loss_notice_skips_the_days_the_clinic_is_closed(ledger_world):
+    # Arrange
+    w = ledger_world
+    org = Organization.current()
+    org.settings_overrides = {"ledger": {"closed_days": ["2026-11-19", "2026-11-20"]}}
+    org.save()
+    wednesday = timezone.make_aware(timezone.datetime(2026, 11, 18, 9, 0))
+
+    # Act
+    report = actions.report_loss(
+        by=w.prescriber,
+        container=w.sealed,
+        kind="loss",
+        quantity="1",
+        discovered_at=wednesday,
+        description="Broken vial",
+    )
+
+    # Assert: Thursday and Friday closed, then the weekend.
+    assert report.notice_due.isoformat() == "2026-11-23"
 
 
 def test_loss_report_steps(ledger_world):

@@ -8,11 +8,13 @@ from datetime import timedelta
 from html import unescape
 
 import pytest
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
 from kapstone.access.roles import Role
-from kapstone.ledger import guard
+from kapstone.core.models import Organization
+from kapstone.ledger import guard, reports
 from kapstone.ledger.models import Container, LedgerEntry, LossReport, Receipt
 from tests.conftest import signed_in_client
 from tests.integration.access import events_since, last_seq
@@ -369,6 +371,29 @@ def test_inventory_files(world, nurse):
     assert len(lines) == 3
     assert {line[11] for line in lines} == {"full"}
     assert {line[12] for line in lines} == {"500.000"}
+
+
+def test_inventory_names_the_sites_dea_registration(world):
+    # Arrange
+    site = world.inventory.site
+    site.dea_registration = "FH1234563"
+    site.save()
+    lines, by_product = reports.inventory_lines(world.inventory)
+
+    # Act
+    html = render_to_string(
+        "ledger/pdf/inventory.html",
+        {
+            "organization": Organization.current(),
+            "count": world.inventory,
+            "lines": lines,
+            "by_product": by_product,
+            "printed_at": timezone.localtime(),
+        },
+    )
+
+    # Assert
+    assert "DEA registration number: FH1234563" in html
 
 
 def test_a_shift_count_is_not_an_inventory(world, nurse):

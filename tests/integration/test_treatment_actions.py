@@ -10,6 +10,7 @@ from kapstone.access.roles import Role
 from kapstone.assessments import actions as assessment_actions
 from kapstone.audit.models import AuditEvent
 from kapstone.clinical.dose import DoseOutOfRange
+from kapstone.core.models import Organization
 from kapstone.errors import AccessDenied, InvalidInput, InvalidInputs
 from kapstone.patients import actions as patient_actions
 from kapstone.treatment import actions
@@ -140,6 +141,21 @@ def test_no_escort_is_a_precaution(make_patient, clinician, nurse):
     screening = actions.screen_patient(by=nurse, patient=patient, answers=NO, blood_pressure=bp())
 
     assert any(f["rule_id"] == "no_escort" and f["status"] == "met" for f in screening.findings)
+
+
+def test_a_rule_the_clinic_switched_off_is_not_applied(make_patient, clinician, nurse):
+    # Arrange
+    org = Organization.current()
+    org.settings_overrides = {"eligibility": {"rules": {"no_escort": {"enabled": False}}}}
+    org.save()
+    patient = make_patient()
+    patient_actions.record_no_known_allergies(by=clinician, patient=patient)
+
+    # Act
+    screening = actions.screen_patient(by=nurse, patient=patient, answers=NO, blood_pressure=bp())
+
+    # Assert
+    assert not any(f["rule_id"] == "no_escort" and f["status"] == "met" for f in screening.findings)
 
 
 def test_only_a_prescriber_overrides_with_a_reason(ready_patient, nurse, prescriber):

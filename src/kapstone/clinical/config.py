@@ -6,6 +6,7 @@ are a nested mapping with the same shape (stored on the clinic organisation). Pu
 
 import copy
 import tomllib
+from datetime import date
 from decimal import Decimal
 from functools import cache
 from importlib import resources
@@ -35,6 +36,10 @@ def merge(base: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, A
     return merged
 
 
+# Sections of a clinic's settings checked by their own data files rather than defaults.toml.
+RULE_SECTIONS = ("eligibility", "protocols", "pk")
+
+
 class ClinicConfig:
     """Typed read access to the merged settings."""
 
@@ -44,7 +49,20 @@ class ClinicConfig:
         # with their sources; a clinic's changes to them, keyed by instrument id, are checked
         # against that definition (instruments.outcome_rules), not against defaults.toml.
         self.outcome_overrides: dict[str, dict[str, Any]] = dict(overrides.pop("outcomes", {}))
+        # Likewise the eligibility rule set, the protocol library and the PK data: each ships
+        # in its own versioned, cited file, which checks a clinic's changes when it loads them.
+        self.rule_overrides: dict[str, dict[str, Any]] = {
+            section: dict(overrides.pop(section))
+            for section in RULE_SECTIONS
+            if section in overrides
+        }
         self.raw = merge(_shipped(), overrides)
+
+    def overrides_for(self, section: str) -> dict[str, Any] | None:
+        """A clinic's changes to the eligibility rules, protocols or PK data (or None)."""
+        if section not in RULE_SECTIONS:
+            raise KeyError(f"unknown rule section: {section}")
+        return self.rule_overrides.get(section)
 
     def outcomes_for(self, instrument: str) -> dict[str, Any] | None:
         return self.outcome_overrides.get(instrument)
@@ -68,3 +86,8 @@ class ClinicConfig:
     @property
     def crisis_lines(self) -> list[dict[str, str]]:
         return [dict(line) for line in self.raw["crisis_resources"]["lines"]]
+
+    @property
+    def ledger_closed_days(self) -> frozenset[date]:
+        """Closed days besides weekends, for counting business-day deadlines."""
+        return frozenset(date.fromisoformat(day) for day in self.raw["ledger"]["closed_days"])

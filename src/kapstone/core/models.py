@@ -51,6 +51,9 @@ class Site(models.Model):
     address = models.TextField(blank=True)
     phone = models.CharField(max_length=40, blank=True)
     time_zone = models.CharField(max_length=64, default="America/New_York")
+    # The site's DEA registration (two letters, seven digits): printed on the controlled-
+    # substance inventories, which the registrant keeps per registered location.
+    dea_registration = models.CharField(max_length=9, blank=True)
     active = models.BooleanField(default=True)
 
     class Meta:

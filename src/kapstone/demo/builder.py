@@ -123,6 +123,8 @@ def build_clinic(seed: int) -> dict:
             "name": "Downtown clinic",
             "address": "100 Harbor Street, Suite 400, Portland, ME 04101",
             "phone": "207-555-0100",
+            # A made-up number with a valid check digit (demo only).
+            "dea_registration": "FH1234563",
         },
     )
     second, _ = Site.objects.get_or_create(
@@ -132,6 +134,7 @@ def build_clinic(seed: int) -> dict:
             "name": "Westside clinic",
             "address": "22 Elm Avenue, South Portland, ME 04106",
             "phone": "207-555-0150",
+            "dea_registration": "FH2345672",
         },
     )
     for site, rooms in (

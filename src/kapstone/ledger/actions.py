@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from kapstone.access.roles import Permission
 from kapstone.audit.recording import record
-from kapstone.core.models import Site
+from kapstone.core.models import Organization, Site
 from kapstone.core.permissions import check_permission, has_permission
 from kapstone.dosing.models import DosingSession
 from kapstone.dosing.rules import can_take_a_dose
@@ -37,10 +37,6 @@ from kapstone.ledger.rules import EntryKind as K
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 # A clock a few minutes fast on a tablet is not a future entry.
 FUTURE_SLACK = timedelta(minutes=5)
-# Closed days the clinic names, for the one-business-day notice of a theft or loss. Federal
-# holidays are not counted unless a clinic configures them; until the clinic settings carry a
-# list, only weekends are skipped.
-CLINIC_HOLIDAYS: frozenset[date] = frozenset()
 
 
 class _Errors:
@@ -577,7 +573,8 @@ def report_loss(
     if mg > container.balance_mg:
         raise InvalidInput("quantity", "is more than the container holds")
     discovered_on = timezone.localdate(discovered_at)
-    due = rules.loss_deadlines(discovered_on, CLINIC_HOLIDAYS)
+    # Weekends are skipped, and the days the clinic lists as closed (ledger.closed_days).
+    due = rules.loss_deadlines(discovered_on, Organization.current().config.ledger_closed_days)
     report = LossReport.objects.create(
         site_id=container.location.site_id,
         kind=kind,

@@ -22,6 +22,7 @@ from kapstone.clinical import dose as dosing
 from kapstone.clinical import eligibility, protocols
 from kapstone.clinical import treatment_plan as rules
 from kapstone.clinical.eligibility import BloodPressure, ScreeningFacts
+from kapstone.core.models import Organization
 from kapstone.core.permissions import check_permission
 from kapstone.errors import InvalidInput, InvalidInputs
 from kapstone.patients.models import Patient
@@ -60,6 +61,11 @@ class _Errors:
 
 # ---------------------------------------------------------------------------------------------
 # Screening
+
+
+def clinic_overrides(section: str) -> dict | None:
+    """The clinic's changes to the eligibility rules, the protocol library or the PK data."""
+    return Organization.current().config.overrides_for(section)
 
 
 def latest_weight_kg(patient: Patient) -> Decimal | None:
@@ -150,7 +156,7 @@ def screen_patient(
 ) -> Screening:
     """Screen against the newest rule set, from the record and the clinician's answers."""
     check_permission(by, Permission.SCREENING_RECORD)
-    rule_set = eligibility.rule_set()
+    rule_set = eligibility.rule_set(overrides=clinic_overrides("eligibility"))
     facts = facts_from_record(patient, answers=answers, blood_pressure=blood_pressure)
     result = eligibility.screen(facts, rule_set)
     screening = Screening.objects.create(
@@ -303,7 +309,7 @@ def _content(
     dose_cosigner_password: str,
 ) -> dict:
     """Every plan field validated, all problems at once; the dose decided by the protocol."""
-    library = protocols.library()
+    library = protocols.library(overrides=clinic_overrides("protocols"))
     rule = errors.check(library.route, route)
     program_rule = errors.check(library.program, program)
     frequency = None
@@ -549,7 +555,7 @@ def sign_gate(plan: TreatmentPlan, user) -> None:
         user.roles,
         consent=rules.Consent(consent.form_version) if consent else None,
         consent_form_version=CONSENT_FORM_VERSION,
-        library=protocols.library(plan.library_version),
+        library=protocols.library(plan.library_version, overrides=clinic_overrides("protocols")),
     )
 
 
@@ -568,7 +574,7 @@ def sign_plan(*, by, plan: TreatmentPlan) -> TreatmentPlan:
         roles=by.roles,
         consent=rules.Consent(consent.form_version),
         consent_form_version=CONSENT_FORM_VERSION,
-        library=protocols.library(plan.library_version),
+        library=protocols.library(plan.library_version, overrides=clinic_overrides("protocols")),
         previous=_pure(previous) if previous else None,
     )
     if previous is not None:

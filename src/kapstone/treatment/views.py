@@ -23,7 +23,8 @@ from kapstone.core.forms import apply_domain_errors
 from kapstone.core.permissions import has_permission, requires
 from kapstone.errors import InvalidInput, InvalidInputs
 from kapstone.patients.models import Patient
-from kapstone.treatment import actions
+from kapstone.treatment import actions, exposure_picture
+from kapstone.treatment.actions import clinic_overrides
 from kapstone.treatment.forms import (
     ConsentForm,
     OverrideForm,
@@ -71,7 +72,7 @@ def treatment_overview(request, pk):
 @requires(P.SCREENING_RECORD)
 def screening_new(request, pk):
     patient = get_object_or_404(Patient, pk=pk)
-    rule_set = eligibility.rule_set()
+    rule_set = eligibility.rule_set(overrides=clinic_overrides("eligibility"))
     form = ScreeningForm(rule_set, request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -113,7 +114,7 @@ class FindingRow:
 
 def _needs_text(needs: list[str], rule_set_version: str) -> list[str]:
     try:
-        rule_set = eligibility.rule_set(rule_set_version)
+        rule_set = eligibility.rule_set(rule_set_version, overrides=clinic_overrides("eligibility"))
     except INVALID:
         return needs
     texts = []
@@ -278,8 +279,9 @@ def starting_doses(library: protocols.Library, weight) -> list[StartingDose]:
     return rows
 
 
-def suggestions(patient: Patient) -> list[presentation.Suggestion]:
-    """Integration modalities the latest scores point to, each with its reasons."""
+def anxiety_profile(patient: Patient) -> presentation.Profile | None:
+    """How far the anxiety is cognitive, somatic or behavioral from the latest scores, and the
+    integration modalities it points to, each with its reasons (None: nothing to go on)."""
     latest = {}
     for row in Assessment.objects.filter(patient=patient, complete=True).order_by(
         "answered_at", "pk"
@@ -295,14 +297,13 @@ def suggestions(patient: Patient) -> list[presentation.Suggestion]:
         if not presentation.validate_inputs(presentation.PresentationInputs({m: v}), rules)
     }
     try:
-        result = presentation.profile(presentation.PresentationInputs(known), rules)
+        return presentation.profile(presentation.PresentationInputs(known), rules)
     except INVALID:
-        return []
-    return list(result.suggestions)
+        return None
 
 
 def _plan_form_page(request, patient, form, plan=None):
-    library = protocols.library()
+    library = protocols.library(overrides=clinic_overrides("protocols"))
     weight = actions.latest_weight_kg(patient)
     _viewed(request, patient, "plan:edit" if plan else "plan:new")
     return render(
@@ -315,7 +316,8 @@ def _plan_form_page(request, patient, form, plan=None):
             "library": library,
             "weight": weight,
             "starting_doses": starting_doses(library, weight),
-            "suggestions": suggestions(patient),
+            "profile": (profile := anxiety_profile(patient)),
+            "suggestions": list(profile.suggestions) if profile else [],
             "title": f"Edit draft plan, version {plan.version}"
             if plan
             else "Draft a treatment plan",
@@ -329,7 +331,9 @@ def _plan_form_page(request, patient, form, plan=None):
 def plan_new(request, pk):
     patient = get_object_or_404(Patient, pk=pk)
     form = PlanForm(
-        protocols.library(), actions.other_prescribers(request.user), request.POST or None
+        protocols.library(overrides=clinic_overrides("protocols")),
+        actions.other_prescribers(request.user),
+        request.POST or None,
     )
     if request.method == "POST" and form.is_valid():
         try:
@@ -347,7 +351,7 @@ def plan_edit(request, pk, plan_pk):
     patient = get_object_or_404(Patient, pk=pk)
     plan = get_object_or_404(TreatmentPlan, pk=plan_pk, patient=patient)
     form = PlanForm(
-        protocols.library(),
+        protocols.library(overrides=clinic_overrides("protocols")),
         actions.other_prescribers(request.user),
         request.POST or None,
         initial=plan_initial(plan),
@@ -371,13 +375,14 @@ class Exposure:
     peak_ng_ml: float
     time_to_peak_min: float
     auc_ng_h_per_ml: float
+    curve: exposure_picture.Curve | None = None
 
 
 def route_comparison(plan: TreatmentPlan, weight) -> tuple[list[Exposure], tuple[str, ...]]:
     """The plan's dose and each other route's starting dose, simulated: estimates."""
     if weight is None:
         return [], ()
-    library = protocols.library(plan.library_version)
+    library = protocols.library(plan.library_version, overrides=clinic_overrides("protocols"))
     planned = []
     for rule in library.routes.values():
         if rule.route.value == plan.route:
@@ -405,7 +410,7 @@ def route_comparison(plan: TreatmentPlan, weight) -> tuple[list[Exposure], tuple
     rows, assumptions = [], ()
     for rule, one in planned:
         try:
-            (result,) = pk.compare_routes([one], float(weight))
+            (result,) = pk.compare_routes([one], float(weight), pk=pk.data(clinic_overrides("pk")))
         except InvalidInput:
             continue
         rows.append(
@@ -416,6 +421,12 @@ def route_comparison(plan: TreatmentPlan, weight) -> tuple[list[Exposure], tuple
                 result.peak_ng_ml,
                 result.time_to_peak_min,
                 result.auc_inf_ng_h_per_ml,
+                exposure_picture.Curve(
+                    rule.label,
+                    result.simulation.times_min,
+                    result.simulation.concentrations_ng_ml,
+                    rule.route.value == plan.route,
+                ),
             )
         )
         if rule.route.value == plan.route:
@@ -437,7 +448,7 @@ def _plan_page(request, patient, plan, errors=(), status=200):
             sign_problems = [str(e) for e in error.errors]
         except InvalidInput as error:
             sign_problems = [str(error)]
-    library = protocols.library(plan.library_version)
+    library = protocols.library(plan.library_version, overrides=clinic_overrides("protocols"))
     return render(
         request,
         "treatment/plan.html",
@@ -455,6 +466,9 @@ def _plan_page(request, patient, plan, errors=(), status=200):
             "sign_problems": sign_problems,
             "errors": errors,
             "exposures": exposures,
+            "exposure_svg": exposure_picture.svg([row.curve for row in exposures])
+            if exposures
+            else "",
             "assumptions": assumptions,
             "weight": weight,
         },
