@@ -28,3 +28,27 @@ class AccessDenied(DomainError):
     def __init__(self, permission: str):
         self.permission = permission
         super().__init__(f"this needs the permission '{permission}'")
+
+
+class FieldErrors:
+    """Collects field errors so a form can show every problem at once (actions use it)."""
+
+    def __init__(self):
+        self.errors: list[InvalidInput] = []
+
+    def check(self, fn, *args, **kwargs):
+        """``fn``'s result, or None with its field errors kept."""
+        try:
+            return fn(*args, **kwargs)
+        except InvalidInputs as errors:
+            self.errors.extend(errors.errors)
+        except InvalidInput as error:
+            self.errors.append(error)
+        return None
+
+    def add(self, field: str, message: str) -> None:
+        self.errors.append(InvalidInput(field, message))
+
+    def raise_any(self) -> None:
+        if self.errors:
+            raise InvalidInputs(self.errors)

@@ -38,7 +38,7 @@ from kapstone.dosing.rules import (
     check_transition,
     resume_status,
 )
-from kapstone.errors import InvalidInput, InvalidInputs
+from kapstone.errors import FieldErrors, InvalidInput, InvalidInputs
 from kapstone.monitoring import vitals
 from kapstone.monitoring.vitals import Reading
 from kapstone.patients.models import Patient
@@ -52,18 +52,6 @@ SCHEDULE_PERMISSION = Permission.PATIENT_EDIT_CLINICAL
 NOTIFY_GRADE = 3
 # Volumes are compared to the thousandth of a millilitre.
 MILLILITRE = Decimal("0.001")
-
-
-class _Errors:
-    def __init__(self):
-        self.errors: list[InvalidInput] = []
-
-    def add(self, field: str, message: str) -> None:
-        self.errors.append(InvalidInput(field, message))
-
-    def raise_any(self) -> None:
-        if self.errors:
-            raise InvalidInputs(self.errors)
 
 
 def _lock(session: DosingSession) -> DosingSession:
@@ -102,7 +90,7 @@ def schedule_session(
     room: Room | None = None,
 ) -> DosingSession:
     check_permission(by, SCHEDULE_PERMISSION)
-    errors = _Errors()
+    errors = FieldErrors()
     if scheduled_start is None:
         errors.add("scheduled_start", "is required")
     if prescriber is None or Role.PRESCRIBER not in prescriber.roles or not prescriber.is_active:
@@ -163,7 +151,7 @@ def resume(*, by, session: DosingSession) -> DosingSession:
 # Pre-dose check
 
 
-def _decimal(errors: _Errors, field: str, value, *, required=False) -> Decimal | None:
+def _decimal(errors: FieldErrors, field: str, value, *, required=False) -> Decimal | None:
     if value is None or value == "":
         if required:
             errors.add(field, "is required")
@@ -179,7 +167,7 @@ def _decimal(errors: _Errors, field: str, value, *, required=False) -> Decimal |
     return number
 
 
-def _whole(errors: _Errors, field: str, value, top: int) -> int | None:
+def _whole(errors: FieldErrors, field: str, value, top: int) -> int | None:
     if value is None or value == "":
         return None
     try:
@@ -193,7 +181,7 @@ def _whole(errors: _Errors, field: str, value, top: int) -> int | None:
     return number
 
 
-def _choice(errors: _Errors, field: str, value, kind):
+def _choice(errors: FieldErrors, field: str, value, kind):
     if value in (None, ""):
         return None
     try:
@@ -213,7 +201,9 @@ def record_facts(patient: Patient):
     return (consent is not None and consent.form_version == CONSENT_FORM_VERSION), plan
 
 
-def _readings(errors: _Errors, values: Mapping[str, object], taken_at: datetime) -> list[Reading]:
+def _readings(
+    errors: FieldErrors, values: Mapping[str, object], taken_at: datetime
+) -> list[Reading]:
     try:
         return vitals.check_readings(values, taken_at=taken_at)
     except InvalidInputs as bad:
@@ -243,7 +233,7 @@ def record_pre_dose_check(
     session = _lock(session)
     _require_status(session, {S.CHECKED_IN}, "have a pre-dose check")
     taken_at = taken_at or timezone.now()
-    errors = _Errors()
+    errors = FieldErrors()
     fasting = _decimal(errors, "fasting_hours", fasting_hours)
     weight = _decimal(errors, "weight_kg", weight_kg)
     if weight is not None and weight == 0:
@@ -398,7 +388,7 @@ def record_vitals(
     session = DosingSession.objects.get(pk=session.pk)
     _require_status(session, TAKES_READINGS, "take readings")
     taken_at = taken_at or timezone.now()
-    errors = _Errors()
+    errors = FieldErrors()
     if taken_at.tzinfo is None:
         errors.add("taken_at", "must carry a time zone")
     elif taken_at > timezone.now() + vitals_tolerance():
@@ -460,7 +450,7 @@ def record_device_readings(
 # Administration
 
 
-def _text(errors: _Errors, field: str, value, *, required=True) -> str:
+def _text(errors: FieldErrors, field: str, value, *, required=True) -> str:
     text = (value or "").strip() if isinstance(value, str | type(None)) else None
     if text is None:
         errors.add(field, "must be text")
@@ -495,7 +485,7 @@ def record_administration(
     check_permission(by, Permission.DOSING_RECORD)
     session = _lock(session)
     _require_status(session, {S.CLEARED, S.DOSING}, "record a dose")
-    errors = _Errors()
+    errors = FieldErrors()
     drug = _text(errors, "drug", drug)
     lot = _text(errors, "lot", lot)
     try:
@@ -604,7 +594,7 @@ def record_adverse_event(
     check_permission(by, Permission.DOSING_RECORD)
     session = DosingSession.objects.get(pk=session.pk)
     _require_status(session, TAKES_READINGS | {S.DISCHARGED}, "record an adverse event")
-    errors = _Errors()
+    errors = FieldErrors()
     if kind not in AdverseEventKind.values:
         errors.add("kind", "is not one of the allowed choices")
     description = _text(errors, "description", description, required=kind == "other")

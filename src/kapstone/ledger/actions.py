@@ -18,7 +18,7 @@ from kapstone.core.models import Organization, Site
 from kapstone.core.permissions import check_permission, has_permission
 from kapstone.dosing.models import DosingSession
 from kapstone.dosing.rules import can_take_a_dose
-from kapstone.errors import InvalidInput, InvalidInputs
+from kapstone.errors import FieldErrors, InvalidInput
 from kapstone.ledger import chain, rules
 from kapstone.ledger.models import (
     Container,
@@ -39,30 +39,9 @@ TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 FUTURE_SLACK = timedelta(minutes=5)
 
 
-class _Errors:
-    """Collects field errors so a form can show every problem at once."""
-
-    def __init__(self):
-        self.errors: list[InvalidInput] = []
-
-    def check(self, fn, *args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except InvalidInput as error:
-            self.errors.append(error)
-        except InvalidInputs as errors:
-            self.errors.extend(errors.errors)
-        return None
-
-    def add(self, field: str, message: str) -> None:
-        self.errors.append(InvalidInput(field, message))
-
-    def raise_any(self):
-        if self.errors:
-            raise InvalidInputs(self.errors)
-
-
-def _text(errors: _Errors, field: str, value, *, required: bool = True, limit: int = 300) -> str:
+def _text(
+    errors: FieldErrors, field: str, value, *, required: bool = True, limit: int = 300
+) -> str:
     text = (value or "").strip()
     if required and not text:
         errors.add(field, "is required")
@@ -71,7 +50,7 @@ def _text(errors: _Errors, field: str, value, *, required: bool = True, limit: i
     return text
 
 
-def _occurred(errors: _Errors, value: datetime | None, field: str = "occurred_at") -> datetime:
+def _occurred(errors: FieldErrors, value: datetime | None, field: str = "occurred_at") -> datetime:
     now = timezone.now()
     if value is None:
         return now
@@ -124,7 +103,7 @@ def _licensed(user) -> bool:
     return bool(user) and user.is_active and has_permission(user, Permission.LEDGER_RECORD)
 
 
-def _witness(errors: _Errors, by, witness, password: str) -> None:
+def _witness(errors: FieldErrors, by, witness, password: str) -> None:
     """The second signature: a different licensed member of staff, who re-enters their
     password."""
     if witness is None:
@@ -140,7 +119,7 @@ def _witness(errors: _Errors, by, witness, password: str) -> None:
         errors.add("witness_password", "does not match the witness's password")
 
 
-def _quantity(errors: _Errors, value, unit: str, container: Container, field="quantity"):
+def _quantity(errors: FieldErrors, value, unit: str, container: Container, field="quantity"):
     return errors.check(rules.parse_quantity, field, value, unit, container.product.mg_per_ml)
 
 
@@ -174,7 +153,7 @@ def _draw(
     quantity,
     unit: str,
     occurred_at: datetime | None,
-    errors: _Errors,
+    errors: FieldErrors,
     **fields,
 ) -> LedgerEntry:
     """Take a quantity from one container: the shared path of every removing entry."""
@@ -195,7 +174,7 @@ def _draw(
 @transaction.atomic
 def add_location(*, by, site: Site, name: str, kind: str) -> StorageLocation:
     check_permission(by, Permission.LEDGER_RECORD)
-    errors = _Errors()
+    errors = FieldErrors()
     name = _text(errors, "name", name, limit=100)
     if kind not in StorageLocation.Kind.values:
         errors.add("kind", "is not one of the allowed choices")
@@ -207,7 +186,7 @@ def add_location(*, by, site: Site, name: str, kind: str) -> StorageLocation:
     return location
 
 
-def _product(errors: _Errors, *, ndc, name, substance, form, mg_per_ml, ml_per_container):
+def _product(errors: FieldErrors, *, ndc, name, substance, form, mg_per_ml, ml_per_container):
     ndc = errors.check(rules.check_ndc, "ndc", ndc)
     name = _text(errors, "product_name", name, limit=200)
     if substance not in Product.Substance.values:
@@ -262,7 +241,7 @@ def receive(
 ) -> Receipt:
     """Stock in from a supplier: one container row and one receipt entry per container."""
     check_permission(by, Permission.LEDGER_RECORD)
-    errors = _Errors()
+    errors = FieldErrors()
     supplier_name = _text(errors, "supplier_name", supplier_name, limit=200)
     supplier_address = _text(errors, "supplier_address", supplier_address)
     dea = errors.check(rules.check_dea_number, "supplier_dea_number", supplier_dea_number)
@@ -357,7 +336,7 @@ def administer(
     """A dose drawn for a patient's supervised dosing session."""
     check_permission(by, Permission.LEDGER_RECORD)
     container = _lock(container)
-    errors = _Errors()
+    errors = FieldErrors()
     errors.check(rules.check_in_date, container.expires_on, timezone.localdate())
     if session is None:
         errors.add("session", "is required: every administration belongs to a dosing session")
@@ -406,7 +385,7 @@ def waste(
     """Residue left after a dose, discarded in front of a second member of staff."""
     check_permission(by, Permission.LEDGER_RECORD)
     container = _lock(container)
-    errors = _Errors()
+    errors = FieldErrors()
     reason = _text(errors, "reason", reason, required=False)
     _witness(errors, by, witness, witness_password)
     entry = _draw(
@@ -440,7 +419,7 @@ def destroy(
     """Stock destroyed on site to a non-retrievable state (the data of DEA Form 41)."""
     check_permission(by, Permission.LEDGER_RECORD)
     container = _lock(container)
-    errors = _Errors()
+    errors = FieldErrors()
     method = _text(errors, "method", method, limit=200)
     place = _text(errors, "place", place, limit=200)
     _witness(errors, by, witness, witness_password)
@@ -477,7 +456,7 @@ def return_stock(
     """Stock sent to a reverse distributor or back to the supplier."""
     check_permission(by, Permission.LEDGER_RECORD)
     container = _lock(container)
-    errors = _Errors()
+    errors = FieldErrors()
     name = _text(errors, "recipient_name", recipient_name, limit=200)
     address = _text(errors, "recipient_address", recipient_address)
     dea = errors.check(rules.check_dea_number, "recipient_dea_number", recipient_dea_number)
@@ -511,7 +490,7 @@ def transfer(
     """A container moved, whole, to another storage location at the same site."""
     check_permission(by, Permission.LEDGER_RECORD)
     container = _lock(container)
-    errors = _Errors()
+    errors = FieldErrors()
     reason = _text(errors, "reason", reason, required=False)
     occurred = _occurred(errors, occurred_at)
     if to_location is None or not to_location.active:
@@ -560,7 +539,7 @@ def report_loss(
     clock on the DEA notice (one business day) and Form 106 (45 days)."""
     check_permission(by, Permission.LEDGER_RECORD)
     container = _lock(container)
-    errors = _Errors()
+    errors = FieldErrors()
     if kind not in LossReport.Kind.values:
         errors.add("kind", "is not one of the allowed choices")
     description = _text(errors, "description", description, limit=1000)
@@ -617,7 +596,7 @@ def update_loss_report(
     """Record that the DEA notice was sent and the Form 106 filed. Returns the fields set."""
     check_permission(by, Permission.LEDGER_RECORD)
     report = LossReport.objects.select_for_update().get(pk=report.pk)
-    errors = _Errors()
+    errors = FieldErrors()
     today = timezone.localdate()
     discovered_on = timezone.localdate(report.discovered_at)
     reference = _text(errors, "form_106_reference", form_106_reference, required=False, limit=60)
@@ -666,7 +645,7 @@ def adjust(
     vial is emptied, a count settled)."""
     check_permission(by, Permission.LEDGER_RECORD)
     container = _lock(container)
-    errors = _Errors()
+    errors = FieldErrors()
     reason = _text(errors, "reason", reason)
     if direction not in ("add", "remove"):
         errors.add("direction", "must be add or remove")
@@ -691,7 +670,7 @@ def reverse(*, by, entry: LedgerEntry, reason: str) -> LedgerEntry:
     """Undo an entry's effect with a new entry that names it; the original stays as written."""
     check_permission(by, Permission.LEDGER_RECORD)
     container = _lock(entry.container)
-    errors = _Errors()
+    errors = FieldErrors()
     reason = _text(errors, "reason", reason)
     original = LedgerEntry.objects.select_related("location").get(pk=entry.pk)
     errors.check(rules.check_reversible, original.kind, hasattr(original, "reversed_by"))
@@ -750,7 +729,7 @@ def record_count(
     """What was counted in each container, against what the ledger says. A difference opens
     a reconciliation."""
     check_permission(by, Permission.LEDGER_RECORD)
-    errors = _Errors()
+    errors = FieldErrors()
     if kind not in set(rules.CountKind):
         errors.add("kind", "is not one of the allowed choices")
     inventory = kind in rules.INVENTORY_KINDS
@@ -808,7 +787,7 @@ def record_count(
     return count
 
 
-def _signature(errors: _Errors, by, password: str) -> None:
+def _signature(errors: FieldErrors, by, password: str) -> None:
     if not password or not by.check_password(password):
         errors.add("password", "does not match your password (you sign the resolution)")
 
@@ -817,7 +796,7 @@ def _signature(errors: _Errors, by, password: str) -> None:
 def investigate_reconciliation(*, by, reconciliation: Reconciliation, note: str) -> None:
     check_permission(by, Permission.LEDGER_RECONCILE)
     reconciliation = Reconciliation.objects.select_for_update().get(pk=reconciliation.pk)
-    errors = _Errors()
+    errors = FieldErrors()
     note = _text(errors, "note", note, limit=1000)
     status = errors.check(
         rules.next_reconciliation_status,
@@ -839,7 +818,7 @@ def resolve_reconciliation(
     per container that differed, applied to the container's balance now."""
     check_permission(by, Permission.LEDGER_RECONCILE)
     reconciliation = Reconciliation.objects.select_for_update().get(pk=reconciliation.pk)
-    errors = _Errors()
+    errors = FieldErrors()
     status = errors.check(
         rules.next_reconciliation_status, reconciliation.status, rules.ReconciliationStep.RESOLVE
     )

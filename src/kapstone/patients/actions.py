@@ -19,7 +19,7 @@ from kapstone.clinical import demographics, icd10, units
 from kapstone.clinical.treatment_history import DrugClass, PsychotherapyModality, Response
 from kapstone.core.models import Organization
 from kapstone.core.permissions import check_permission
-from kapstone.errors import InvalidInput, InvalidInputs
+from kapstone.errors import FieldErrors, InvalidInput
 from kapstone.patients.models import (
     Allergy,
     BodyMeasurement,
@@ -50,27 +50,6 @@ DEMOGRAPHIC_FIELDS = (
 )
 
 
-class _Errors:
-    """Collects field errors so a form can show every problem at once."""
-
-    def __init__(self):
-        self.errors: list[InvalidInput] = []
-
-    def check(self, fn, *args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except InvalidInput as error:
-            self.errors.append(error)
-            return None
-        except InvalidInputs as errors:
-            self.errors.extend(errors.errors)
-            return None
-
-    def raise_any(self):
-        if self.errors:
-            raise InvalidInputs(self.errors)
-
-
 def _choice(field: str, value: str, allowed) -> str:
     values = {str(getattr(option, "value", option)) for option in allowed}
     if value not in values:
@@ -88,7 +67,7 @@ def _email(value) -> str:
     return value
 
 
-def _validated_demographics(data: dict, errors: _Errors, *, partial: bool) -> dict:
+def _validated_demographics(data: dict, errors: FieldErrors, *, partial: bool) -> dict:
     clean = {}
     today = timezone.localdate()
     for name in ("first_name", "last_name"):
@@ -120,7 +99,7 @@ def _validated_demographics(data: dict, errors: _Errors, *, partial: bool) -> di
 
 
 def _measurement(patient, by, config, *, weight, weight_unit, height, height_unit, measured_at):
-    errors = _Errors()
+    errors = FieldErrors()
     weight_kg = height_cm = None
     if weight not in (None, ""):
         weight_kg = errors.check(
@@ -159,7 +138,7 @@ def register_patient(
     if unknown:
         raise InvalidInput(min(unknown), "is not a patient field")
     org = Organization.objects.select_for_update().get(pk=Organization.current().pk)
-    errors = _Errors()
+    errors = FieldErrors()
     clean = _validated_demographics(data, errors, partial=False)
     patient = Patient(**clean)
     measurement = errors.check(
@@ -197,7 +176,7 @@ def update_demographics(*, by, patient: Patient, **changes) -> list[str]:
     if unknown:
         raise InvalidInput(min(unknown), "is not a patient field")
     patient = Patient.objects.select_for_update().get(pk=patient.pk)
-    errors = _Errors()
+    errors = FieldErrors()
     clean = _validated_demographics(changes, errors, partial=True)
     errors.raise_any()
     changed = [name for name, value in clean.items() if getattr(patient, name) != value]
@@ -263,7 +242,7 @@ def add_contact(
     notes: str = "",
 ) -> PatientContact:
     check_permission(by, Permission.PATIENT_EDIT_DEMOGRAPHICS)
-    errors = _Errors()
+    errors = FieldErrors()
     name = errors.check(_required, "name", name)
     relationship = errors.check(_required, "relationship", relationship)
     phone = errors.check(_required, "phone", phone)
@@ -294,7 +273,7 @@ def add_allergy(
     *, by, patient: Patient, substance: str, reaction: str = "", severity: str = "unknown"
 ) -> Allergy:
     check_permission(by, Permission.PATIENT_EDIT_CLINICAL)
-    errors = _Errors()
+    errors = FieldErrors()
     substance = errors.check(_required, "substance", substance)
     severity = errors.check(_choice, "severity", severity, Allergy.Severity)
     errors.raise_any()
@@ -330,7 +309,7 @@ def add_medication(
     started_on: date | None = None,
 ) -> MedicationStatement:
     check_permission(by, Permission.PATIENT_EDIT_CLINICAL)
-    errors = _Errors()
+    errors = FieldErrors()
     name = errors.check(_required, "name", name)
     drug_class = errors.check(_choice, "drug_class", drug_class, DrugClass)
     if started_on and started_on > timezone.localdate():
@@ -422,7 +401,7 @@ def add_medication_trial(
     started_on: date | None = None,
 ) -> MedicationTrial:
     check_permission(by, Permission.PATIENT_EDIT_CLINICAL)
-    errors = _Errors()
+    errors = FieldErrors()
     drug = errors.check(_required, "drug", drug)
     drug_class = errors.check(_choice, "drug_class", drug_class, DrugClass)
     response = errors.check(_choice, "response", response, Response)
@@ -461,7 +440,7 @@ def add_psychotherapy_course(
     notes: str = "",
 ) -> PsychotherapyCourse:
     check_permission(by, Permission.PATIENT_EDIT_CLINICAL)
-    errors = _Errors()
+    errors = FieldErrors()
     modality = errors.check(_choice, "modality", modality, PsychotherapyModality)
     response = errors.check(_choice, "response", response, Response)
     if sessions is None or not 0 <= int(sessions) <= 1000:

@@ -24,7 +24,7 @@ from kapstone.clinical import treatment_plan as rules
 from kapstone.clinical.eligibility import BloodPressure, ScreeningFacts
 from kapstone.core.models import Organization
 from kapstone.core.permissions import check_permission
-from kapstone.errors import InvalidInput, InvalidInputs
+from kapstone.errors import FieldErrors, InvalidInput
 from kapstone.patients.models import Patient
 from kapstone.treatment.models import Consent, Screening, TreatmentPlan
 
@@ -36,27 +36,12 @@ CONSENT_FORM_VERSION = "1"
 SCREENING_INSTRUMENTS = ("auditc", "dast10")
 
 
-class _Errors:
-    def __init__(self):
-        self.errors: list[InvalidInput] = []
-
-    def check(self, fn, *args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except InvalidInputs as error:
-            self.errors.extend(error.errors)
-        except InvalidInput as error:
-            self.errors.append(error)
-        return None
-
-    def add(self, field: str, message: str) -> None:
-        self.errors.append(InvalidInput(field, message))
-
+class _Errors(FieldErrors):
     def raise_any(self):
+        # A single dose refusal keeps its own type, so the page can offer the override.
         if len(self.errors) == 1 and isinstance(self.errors[0], dosing.DoseOutOfRange):
             raise self.errors[0]
-        if self.errors:
-            raise InvalidInputs(self.errors)
+        super().raise_any()
 
 
 # ---------------------------------------------------------------------------------------------
