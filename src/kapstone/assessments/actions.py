@@ -5,9 +5,6 @@ never the answer), writes in one transaction and records one audit event. Scorin
 kapstone.clinical.instruments: a total is always computed here, never taken from the caller.
 """
 
-import base64
-import hashlib
-import hmac
 import logging
 import secrets
 import smtplib
@@ -16,7 +13,6 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.apps import apps
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -32,6 +28,7 @@ from kapstone.assessments.models import (
 )
 from kapstone.audit.recording import record
 from kapstone.clinical import instruments
+from kapstone.core.links import derived_token, token_hash
 from kapstone.core.models import Organization
 from kapstone.core.permissions import check_permission
 from kapstone.errors import DomainError, InvalidInput, InvalidInputs
@@ -260,20 +257,13 @@ def acknowledge_alert(*, by, alert: RiskAlert, action: str, note: str = "") -> R
 # Check-in links
 
 
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
-
-
 def link_token(checkin: CheckIn) -> str:
     """The token in the check-in's link, derived again from its nonce (for a reminder)."""
     return _token_for(checkin.nonce)
 
 
 def _token_for(nonce: str) -> str:
-    digest = hmac.new(
-        settings.SECRET_KEY.encode(), f"kapstone.checkin:{nonce}".encode(), hashlib.sha256
-    ).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    return derived_token("checkin", nonce)
 
 
 def _checkin_instruments(values) -> list[str]:

@@ -5,9 +5,6 @@ never the value), writes in one transaction and records one audit event naming t
 set. A process note's text never reaches an audit detail or an error message.
 """
 
-import base64
-import hashlib
-import hmac
 import secrets
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
@@ -18,8 +15,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from kapstone.access.roles import Permission
-from kapstone.assessments.actions import token_hash
 from kapstone.audit.recording import record
+from kapstone.core.links import derived_token, token_hash
 from kapstone.core.permissions import check_permission, has_permission
 from kapstone.errors import DomainError, InvalidInput, InvalidInputs
 from kapstone.integration import modalities
@@ -190,7 +187,7 @@ def revoke_process_note_grant(*, by, grant: ProcessNoteGrant) -> ProcessNoteGran
 # Home practice: assignments from the library, the patient's link, and practice logs
 #
 # A practice link is a check-in link's longer-lived sibling: the same HMAC-of-a-nonce token
-# (kapstone.assessments.actions.token_hash keeps only its hash), under its own HMAC label so a
+# (kapstone.core.links keeps only its hash), under its own HMAC label so a
 # practice token can never be a check-in token. It opens the patient's practice page until it
 # expires or staff issue a new one, which closes the old.
 
@@ -217,10 +214,7 @@ def practice_token(link: PracticeLink) -> str:
 
 
 def _practice_token_for(nonce: str) -> str:
-    digest = hmac.new(
-        settings.SECRET_KEY.encode(), f"kapstone.practice:{nonce}".encode(), hashlib.sha256
-    ).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    return derived_token("practice", nonce)
 
 
 def _today() -> date:

@@ -9,7 +9,6 @@ order) before reading the bookings they check against, so two writers cannot bot
 same time.
 """
 
-import hashlib
 import secrets
 import uuid
 from dataclasses import replace
@@ -23,6 +22,7 @@ from django.utils import timezone
 
 from kapstone.access.roles import Permission
 from kapstone.audit.recording import record
+from kapstone.core.links import token_hash as feed_token_hash
 from kapstone.core.models import Room, Site
 from kapstone.core.permissions import check_permission
 from kapstone.errors import InvalidInput, InvalidInputs
@@ -385,10 +385,6 @@ def cancel(*, by, appointment: Appointment) -> list[Appointment]:
 
 
 # Calendar feeds
-
-
-def feed_token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
 
 
 @transaction.atomic

@@ -378,11 +378,13 @@ class Exposure:
     curve: exposure_picture.Curve | None = None
 
 
-def route_comparison(plan: TreatmentPlan, weight) -> tuple[list[Exposure], tuple[str, ...]]:
+def route_comparison(
+    plan: TreatmentPlan, weight, library: protocols.Library
+) -> tuple[list[Exposure], tuple[str, ...]]:
     """The plan's dose and each other route's starting dose, simulated: estimates."""
     if weight is None:
         return [], ()
-    library = protocols.library(plan.library_version, overrides=clinic_overrides("protocols"))
+    pk_data = pk.data(clinic_overrides("pk"))
     planned = []
     for rule in library.routes.values():
         if rule.route.value == plan.route:
@@ -410,7 +412,7 @@ def route_comparison(plan: TreatmentPlan, weight) -> tuple[list[Exposure], tuple
     rows, assumptions = [], ()
     for rule, one in planned:
         try:
-            (result,) = pk.compare_routes([one], float(weight), pk=pk.data(clinic_overrides("pk")))
+            (result,) = pk.compare_routes([one], float(weight), pk=pk_data)
         except InvalidInput:
             continue
         rows.append(
@@ -439,7 +441,8 @@ def _plan_page(request, patient, plan, errors=(), status=200):
     _viewed(request, patient, "plan")
     user = request.user
     weight = plan.weight_kg or actions.latest_weight_kg(patient)
-    exposures, assumptions = route_comparison(plan, weight)
+    library = protocols.library(plan.library_version, overrides=clinic_overrides("protocols"))
+    exposures, assumptions = route_comparison(plan, weight, library)
     sign_problems = []
     if plan.status == plan_rules.PlanStatus.DRAFT and has_permission(user, P.PLAN_SIGN):
         try:
@@ -448,7 +451,6 @@ def _plan_page(request, patient, plan, errors=(), status=200):
             sign_problems = [str(e) for e in error.errors]
         except InvalidInput as error:
             sign_problems = [str(error)]
-    library = protocols.library(plan.library_version, overrides=clinic_overrides("protocols"))
     return render(
         request,
         "treatment/plan.html",
