@@ -15,9 +15,9 @@ in another process pinned to a different core where there is one. Two runs:
 The default handler is in memory: parse the ORU^R01, map the MDC codes, check the values,
 build the ACK, no database. With --sqlite it also runs the `kapstone mllp` command's own
 handler on a fresh SQLite database (migrated in a temporary directory): the patient's record
-number and the session in progress are looked up for every message. Until the dosing work
-provides its store the answer is AE "no store for readings yet", so the write itself is
-not in that figure.
+number and the session under way are looked up and the readings stored (each message's
+control id once, its readings and any alerts) for every message, on the listener's one
+handler thread, as `kapstone mllp` runs.
 """
 
 import argparse
@@ -114,7 +114,7 @@ def sqlite_handler(data_dir: str):
         scheduled_start=timezone.now() - timedelta(minutes=10),
         prescriber=staff,
     )
-    dosing.change_status(by=staff, session=session, status="in_progress")
+    dosing.change_status(by=staff, session=session, status="checked_in")
     return database_handler(), True, patient.record_number
 
 

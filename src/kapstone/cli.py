@@ -4,6 +4,8 @@ kapstone serve            run the web app (127.0.0.1:8000) and the background wo
 kapstone worker           run the background worker alone (e-mails, scheduled check-ins)
 kapstone demo             build the demo clinic and print its log-ins
 kapstone audit verify     check the audit trail's hash chain
+kapstone settings show    the clinic's changes to the shipped defaults (check, apply: change them)
+kapstone mllp             receive bedside-monitor vital signs (HL7 v2 over MLLP)
 kapstone migrate          create or update the database
 """
 

@@ -94,6 +94,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "kapstone.core.context_processors.clinic",
             ],
+            # {% url %} reversing each route once rather than once per link.
+            "builtins": ["kapstone.core.templatetags.cached_url"],
         },
     },
 ]
@@ -103,6 +105,9 @@ def _database() -> dict:
     url = os.environ.get("DATABASE_URL")
     if url:
         config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+        # Client-side binding (psycopg's default here) stays: server-side binding, with its
+        # prepared statements, cost the chart about 40% more CPU in the web server and twice
+        # as much in the database, measured with 10,000 patients.
         config.setdefault("TEST", {})
         return config
     DATA_DIR.mkdir(parents=True, exist_ok=True)

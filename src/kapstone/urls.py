@@ -26,6 +26,7 @@ urlpatterns = [
     path("credentials/", include(credential_views.urlpatterns)),
     path("", include(integration_views.urlpatterns)),
     path("schedule/", include(scheduling_views.urlpatterns)),
+    path("settings/", include("kapstone.core.settings_views")),
     path("api/", api.urls),
     path("fhir/", include("kapstone.fhir.views", namespace="fhir")),
 ]

@@ -1,6 +1,6 @@
 """A patient with a signed treatment plan and a booked series, for the scheduling tests."""
 
-from datetime import date, time
+from datetime import date, datetime, time, timedelta
 
 from kapstone.access.roles import Role
 from kapstone.assessments import actions as assessment_actions
@@ -9,6 +9,7 @@ from kapstone.core.models import Room
 from kapstone.credentials.models import Credential
 from kapstone.patients import actions as patient_actions
 from kapstone.scheduling import actions
+from kapstone.scheduling.models import RetreatRun, StaffHours
 from kapstone.treatment import actions as treatment_actions
 
 NO = dict.fromkeys(
@@ -87,3 +88,42 @@ def book(*, by, patient, plan, site, starts_on=FIRST_MONDAY, **extra):
     return actions.generate_series(
         by=by, patient=patient, plan=plan, site=site, starts_on=starts_on, **values
     )
+
+
+def every_day(person, site, start=time(8), end=time(18)):
+    """Hours at the site on each day of the week; the first row."""
+    rows = [
+        StaffHours.objects.create(staff=person, site=site, weekday=day, start=start, end=end)
+        for day in range(7)
+    ]
+    return rows[0]
+
+
+def found_retreat(*, by, site, patient, start, dosing_room, therapy_room, clinician):
+    """A retreat run for one patient as the optimizer leaves it: six dosing sessions every
+    other day at 08:00, each integration session the next morning, one clinician for all
+    (who needs ACLS and hours at the site every day)."""
+    run = actions.request_retreat(by=by, site=site, patients=[patient], start=start, days=14)
+    sessions = []
+    for number in range(1, 7):
+        dosing = datetime.combine(start + timedelta(days=2 * (number - 1)), time(8))
+        integration = dosing + timedelta(days=1)
+        for kind, begins, minutes, room in (
+            ("dosing", dosing, 120, dosing_room),
+            ("integration", integration, 60, therapy_room),
+        ):
+            sessions.append(
+                {
+                    "patient": patient.pk,
+                    "kind": kind,
+                    "index": number,
+                    "start": begins.isoformat(),
+                    "end": (begins + timedelta(minutes=minutes)).isoformat(),
+                    "room": room.pk,
+                    "staff": [clinician.pk],
+                }
+            )
+    run.status = RetreatRun.Status.DONE
+    run.result = {"solver": "OPTIMAL", "gap": 0.0, "problems": [], "sessions": sessions}
+    run.save(update_fields=["status", "result"])
+    return run

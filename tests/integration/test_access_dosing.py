@@ -8,7 +8,7 @@ from django.utils import timezone
 from kapstone.access.roles import Permission as P
 from kapstone.access.roles import Role
 from kapstone.dosing import actions
-from kapstone.dosing.models import DosingSession, PreDoseCheck, VitalReading
+from kapstone.dosing.models import DosingSession, PreDoseCheck, VitalAlert, VitalReading
 from kapstone.patients.models import Patient
 from tests.integration.access import (
     ALL_ROLES,
@@ -33,6 +33,7 @@ class World:
     checked_in: DosingSession
     monitoring: DosingSession
     done: DosingSession
+    alert: VitalAlert
 
 
 @pytest.fixture
@@ -62,7 +63,9 @@ def world(clinic, make_patient, clinician, make_staff):
     actions.record_vitals(by=clinician, session=running.session, values=NORMAL)
     done = session_for(site, make_patient, clinician, prescriber)
     to_monitoring(done, clinician, witness, minutes_ago=130)
-    return World(patient, scheduled, checked_in, running.session, done.session)
+    actions.record_vitals(by=clinician, session=done.session, values={"spo2": "88"})
+    alert = VitalAlert.objects.get(session=done.session)
+    return World(patient, scheduled, checked_in, running.session, done.session, alert)
 
 
 def status_of(attr):
@@ -75,6 +78,10 @@ def readings_of(attr):
 
 def checks_of(attr):
     return lambda w: PreDoseCheck.objects.filter(session=getattr(w, attr)).count()
+
+
+def acknowledged(w):
+    return VitalAlert.objects.get(pk=w.alert.pk).acknowledged_at is not None
 
 
 def patient_of(attr):
@@ -91,7 +98,7 @@ PAGES = [
         audit="patient.list",
         names_patient=False,
     ),
-    Page("session-new-get", "get", "dosing_session_new", P.PATIENT_EDIT_CLINICAL, args=no_args),
+    Page("session-new-get", "get", "dosing_session_new", P.SCHEDULE_MANAGE, args=no_args),
     Page(
         "session",
         "get",
@@ -167,6 +174,18 @@ PAGES = [
         state=status_of("monitoring"),
         redirects_to="dosing_session",
         audited_patient=patient_of("monitoring"),
+    ),
+    Page(
+        "alert-acknowledge",
+        "post",
+        "dosing_alert_acknowledge",
+        P.DOSING_RECORD,
+        args=lambda w: [w.done.pk, w.alert.pk],
+        data={"action_taken": "Rechecked after oxygen"},
+        audit="dosing.alert.acknowledge",
+        state=acknowledged,
+        redirects_to="dosing_session",
+        audited_patient=patient_of("done"),
     ),
     Page(
         "board",

@@ -6,10 +6,11 @@ from datetime import date
 import pytest
 
 from kapstone.access.roles import Permission as P
+from kapstone.access.roles import Role
 from kapstone.core.models import Room
 from kapstone.patients.models import Patient
 from kapstone.scheduling import actions
-from kapstone.scheduling.models import Appointment, FeedToken, RetreatRun
+from kapstone.scheduling.models import Appointment, FeedToken, RetreatRun, StaffHours
 from tests.integration.access import (
     ALL_ROLES,
     Page,
@@ -19,7 +20,14 @@ from tests.integration.access import (
     count_of,
     no_args,
 )
-from tests.integration.scheduling_world import acls, book, rooms, sign_plan_for
+from tests.integration.scheduling_world import (
+    acls,
+    book,
+    every_day,
+    found_retreat,
+    rooms,
+    sign_plan_for,
+)
 
 
 @dataclass
@@ -28,6 +36,8 @@ class World:
     appointment: Appointment
     room: Room
     run: RetreatRun
+    found: RetreatRun
+    hours: StaffHours
 
 
 @pytest.fixture
@@ -49,7 +59,25 @@ def world(make_patient, clinician, make_staff, clinic):
     run = actions.request_retreat(
         by=clinician, site=site, patients=[patient], start=date(2030, 3, 4), days=5
     )
-    return World(patient=patient, appointment=booked[0], room=dosing_room, run=run)
+    hours = every_day(clinician, site)
+    make_staff(Role.THERAPIST, username="hours-therapist")
+    found = found_retreat(
+        by=clinician,
+        site=site,
+        patient=patient,
+        start=date(2030, 9, 2),
+        dosing_room=dosing_room,
+        therapy_room=therapy_room,
+        clinician=clinician,
+    )
+    return World(
+        patient=patient,
+        appointment=booked[0],
+        room=dosing_room,
+        run=run,
+        found=found,
+        hours=hours,
+    )
 
 
 def start_of(w):
@@ -91,6 +119,8 @@ PAGES = [
         P.SCHEDULE_MANAGE,
         data=GENERATE,
         audit="schedule.series.create",
+        # test_scheduling_dosing checks the whole trail.
+        also_audited=("dosing.session.create",),
         state=count_of(Appointment),
         redirects_to="schedule_patient",
     ),
@@ -110,6 +140,7 @@ PAGES = [
         args=appointment_args,
         data={"move-new_start": "2030-03-04T10:00"},
         audit="schedule.appointment.move",
+        also_audited=("dosing.session.reschedule",),
         state=start_of,
         redirects_to="schedule_patient",
     ),
@@ -121,6 +152,7 @@ PAGES = [
         args=appointment_args,
         data={"shift-new_start": "2030-03-05T09:00"},
         audit="schedule.series.shift",
+        also_audited=("dosing.session.reschedule",),
         state=start_of,
         redirects_to="schedule_patient",
     ),
@@ -131,6 +163,7 @@ PAGES = [
         P.SCHEDULE_MANAGE,
         args=appointment_args,
         audit="schedule.appointment.cancel",
+        also_audited=("dosing.session.status",),
         state=status_of,
         redirects_to="schedule_patient",
     ),
@@ -149,6 +182,49 @@ PAGES = [
         P.SCHEDULE_MANAGE,
         args=lambda w: [w.run.pk],
         audit="patient.list",
+    ),
+    Page(
+        "retreat-book",
+        "post",
+        "retreat_book",
+        P.SCHEDULE_MANAGE,
+        args=lambda w: [w.found.pk],
+        audit="schedule.retreat.book",
+        # Each patient's series and dosing sessions: test_scheduling_dosing checks them.
+        also_audited=("schedule.series.create", "dosing.session.create"),
+        names_patient=False,
+        state=lambda w: RetreatRun.objects.get(pk=w.found.pk).booked_at,
+        redirects_to="retreat_result",
+    ),
+    Page("staff-hours", "get", "schedule_staff_hours", P.SCHEDULE_VIEW, args=no_args),
+    Page(
+        "staff-hours-add",
+        "post",
+        "schedule_staff_hours_add",
+        P.SCHEDULE_MANAGE,
+        args=no_args,
+        data={
+            "staff": "hours-therapist",
+            "site": "main",
+            "weekday": "2",
+            "start": "09:00",
+            "end": "12:00",
+        },
+        audit="schedule.staff_hours.add",
+        names_patient=False,
+        state=lambda w: StaffHours.objects.count(),
+        redirects_to="schedule_staff_hours",
+    ),
+    Page(
+        "staff-hours-remove",
+        "post",
+        "schedule_staff_hours_remove",
+        P.SCHEDULE_MANAGE,
+        args=lambda w: [w.hours.pk],
+        audit="schedule.staff_hours.remove",
+        names_patient=False,
+        state=lambda w: StaffHours.objects.filter(pk=w.hours.pk).exists(),
+        redirects_to="schedule_staff_hours",
     ),
     Page("schedule-feed-link", "get", "schedule_feed_link", P.SCHEDULE_VIEW, args=no_args),
     Page(

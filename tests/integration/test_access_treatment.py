@@ -12,7 +12,7 @@ from kapstone.clinical.eligibility import BloodPressure
 from kapstone.patients import actions as patient_actions
 from kapstone.patients.models import Patient
 from kapstone.treatment import actions
-from kapstone.treatment.models import Consent, Screening, TreatmentPlan
+from kapstone.treatment.models import Consent, PresentationReview, Screening, TreatmentPlan
 from tests.integration.access import (
     ALL_ROLES,
     Page,
@@ -49,6 +49,7 @@ class World:
     refused_screening: Screening
     signed: TreatmentPlan
     draft: TreatmentPlan
+    consent: Consent
 
 
 @pytest.fixture
@@ -75,12 +76,14 @@ def world(make_patient, clinician, make_staff):
     actions.screen_patient(
         by=clinician, patient=patient, answers=answers, blood_pressure=BloodPressure(120, 80)
     )
-    actions.record_consent(by=clinician, patient=patient)
+    consent = actions.record_consent(by=clinician, patient=patient)
     prescriber = make_staff(Role.PRESCRIBER)
     plan = actions.draft_plan(by=prescriber, patient=patient, **PLAN)
     signed = actions.sign_plan(by=prescriber, plan=plan)
     draft = actions.revise_plan(by=prescriber, plan=signed)
-    return World(patient=patient, refused_screening=refused, signed=signed, draft=draft)
+    return World(
+        patient=patient, refused_screening=refused, signed=signed, draft=draft, consent=consent
+    )
 
 
 def plan_status(plan_attr):
@@ -136,6 +139,28 @@ PAGES = [
         audit="consent.create",
         state=count_of(Consent),
         redirects_to="treatment_overview",
+    ),
+    Page(
+        "consent-withdraw",
+        "post",
+        "consent_withdraw",
+        P.PLAN_DRAFT,
+        args=lambda w: [w.patient.pk, w.consent.pk],
+        data={"reason": "Patient no longer wishes to go ahead"},
+        audit="consent.withdraw",
+        state=lambda w: Consent.objects.get(pk=w.consent.pk).withdrawn_at,
+        redirects_to="treatment_overview",
+    ),
+    Page("presentation", "get", "presentation", P.PATIENT_VIEW_CLINICAL, audit="patient.view"),
+    Page(
+        "presentation-record",
+        "post",
+        "presentation_record",
+        P.SCREENING_RECORD,
+        data={"ticked": ["trauma_origin", "avoidance"], "note": "Avoids driving since the crash"},
+        audit="presentation.create",
+        state=count_of(PresentationReview),
+        redirects_to="presentation",
     ),
     Page("plan-new-get", "get", "plan_new", P.PLAN_DRAFT, audit="patient.view"),
     Page(
@@ -193,6 +218,17 @@ PAGES = [
         args=lambda w: [w.patient.pk, w.signed.pk],
         audit="plan.revise",
         state=count_of(TreatmentPlan),
+        redirects_to="plan_detail",
+    ),
+    Page(
+        "plan-discard",
+        "post",
+        "plan_discard",
+        P.PLAN_DRAFT,
+        args=lambda w: [w.patient.pk, w.draft.pk],
+        data={"reason": "Superseded by the new assessment"},
+        audit="plan.discard",
+        state=plan_status("draft"),
         redirects_to="plan_detail",
     ),
 ]

@@ -1,7 +1,7 @@
 """Dosing sessions through their actions: the lifecycle under row locks, both gates, readings
 by hand and from a bedside monitor, adverse events and discharge."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -197,6 +197,67 @@ def test_impossible_vitals_are_refused_with_every_field(s, people):
 # Vitals
 
 
+def _clinic_monitoring(settings_):
+    from kapstone.core.models import Organization
+
+    org = Organization.current()
+    org.settings_overrides = {"monitoring": settings_}
+    org.save(update_fields=["settings_overrides"])
+
+
+def test_the_clinics_pre_dose_settings_decide_the_check(s, people):
+    nurse, _other, _prescriber = people
+    _clinic_monitoring(
+        {
+            "pre_dose": {"fasting_hours": 4, "pregnancy_test_required": True},
+            "thresholds": {"systolic_bp": {"above": "150"}},
+        }
+    )
+    to_checked_in(s, nurse)
+    check = actions.record_pre_dose_check(
+        by=nurse,
+        session=s.session,
+        escort_confirmed=True,
+        fasting_hours="2",
+        pregnancy_test="not_done",
+        gad7_total=5,
+        weight_kg=s.plan.weight_kg,
+        # Above the shipped 140 but within the clinic's 150: no review for BP.
+        vital_signs={**NORMAL, "systolic_bp": "146"},
+    )
+    assert check.outcome == "hold"
+    assert sorted((f["item"], f["source"]) for f in check.findings) == [
+        ("fasting", "clinic setting"),
+        ("pregnancy_test", "clinic setting"),
+    ]
+
+
+def test_a_bad_pre_dose_setting_is_refused_naming_it_and_saves_nothing(s, people):
+    nurse, _other, _prescriber = people
+    _clinic_monitoring({"pre_dose": {"fasting_hours": "four"}})
+    to_checked_in(s, nurse)
+    with pytest.raises(InvalidInput) as caught:
+        actions.record_pre_dose_check(
+            by=nurse,
+            session=s.session,
+            escort_confirmed=True,
+            gad7_total=5,
+            weight_kg=s.plan.weight_kg,
+            vital_signs=NORMAL,
+        )
+    assert caught.value.field == "monitoring.pre_dose.fasting_hours"
+    assert not PreDoseCheck.objects.filter(session=s.session).exists()
+
+
+def test_the_clinics_thresholds_raise_the_alerts(s, people):
+    nurse, other, _prescriber = people
+    _clinic_monitoring({"thresholds": {"heart_rate": {"above": "100"}}})
+    to_monitoring(s, nurse, other)
+    actions.record_vitals(by=nurse, session=s.session, values={"heart_rate": "105"})
+    (alert,) = VitalAlert.objects.filter(reading__vital="heart_rate")
+    assert (alert.rule, alert.limit, alert.source) == ("above", Decimal(100), "clinic setting")
+
+
 def test_hand_vitals_are_saved_as_entered_with_alerts(s, people):
     nurse, other, _prescriber = people
     to_monitoring(s, nurse, other)
@@ -212,6 +273,71 @@ def test_hand_vitals_are_saved_as_entered_with_alerts(s, people):
         ("diastolic_bp", "above"),
         ("systolic_bp", "above"),
     ]
+
+
+def _an_alert(s, nurse, other) -> VitalAlert:
+    to_monitoring(s, nurse, other)
+    actions.record_vitals(by=nurse, session=s.session, values={"spo2": "88"})
+    return VitalAlert.objects.get(session=s.session)
+
+
+def test_an_alert_is_acknowledged_once_with_who_when_and_what(s, people):
+    nurse, other, prescriber = people
+    alert = _an_alert(s, nurse, other)
+    before = last_seq()
+    actions.acknowledge_vital_alert(by=other, alert=alert, action_taken="  Rechecked: 96  ")
+    alert.refresh_from_db()
+    assert (alert.acknowledged_by, alert.action_taken) == (other, "Rechecked: 96")
+    assert alert.acknowledged_at is not None and not alert.is_open
+    events = events_since(before)
+    assert [(e.action, e.patient_id) for e in events] == [
+        ("dosing.alert.acknowledge", s.patient.pk)
+    ]
+    assert "Rechecked" not in str(events[0].detail)
+    with pytest.raises(InvalidInput, match="alert: has already been acknowledged"):
+        actions.acknowledge_vital_alert(by=prescriber, alert=alert, action_taken="Seen too")
+    alert.refresh_from_db()
+    assert (alert.acknowledged_by, alert.action_taken) == (other, "Rechecked: 96")
+    assert [e.action for e in events_since(before)] == ["dosing.alert.acknowledge"]
+
+
+@pytest.mark.parametrize("action_taken", ["", "   ", None])
+def test_an_acknowledgement_says_what_was_done(s, people, action_taken):
+    nurse, other, _prescriber = people
+    alert = _an_alert(s, nurse, other)
+    with pytest.raises(InvalidInputs) as caught:
+        actions.acknowledge_vital_alert(by=nurse, alert=alert, action_taken=action_taken)
+    assert fields(caught) == ["action_taken"]
+    alert.refresh_from_db()
+    assert alert.is_open
+
+
+@pytest.mark.parametrize("role", [Role.FRONT_DESK, Role.THERAPIST, Role.BILLING])
+def test_only_dosing_staff_acknowledge_an_alert(s, people, make_staff, role):
+    nurse, other, _prescriber = people
+    alert = _an_alert(s, nurse, other)
+    with pytest.raises(AccessDenied):
+        actions.acknowledge_vital_alert(by=make_staff(role), alert=alert, action_taken="Seen")
+    alert.refresh_from_db()
+    assert alert.is_open
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"action_taken": "Seen"},
+        {"acknowledged_at": timezone.now()},
+        {"acknowledged_at": timezone.now(), "action_taken": "Seen"},
+        {"acknowledged_by": "nurse", "acknowledged_at": timezone.now()},
+        {"acknowledged_by": "nurse", "action_taken": "Seen"},
+    ],
+)
+def test_the_database_keeps_an_acknowledgement_whole(s, people, change):
+    nurse, other, _prescriber = people
+    alert = _an_alert(s, nurse, other)
+    change = {k: (nurse if v == "nurse" else v) for k, v in change.items()}
+    with pytest.raises(IntegrityError), transaction.atomic():
+        VitalAlert.objects.filter(pk=alert.pk).update(**change)
 
 
 def test_two_nurses_entries_never_overwrite(s, people):
@@ -296,34 +422,116 @@ def test_no_dose_before_clearance(s, people):
         administer(s, nurse, other)
 
 
-def test_a_dose_drawn_from_the_ledger(s, people):
+def _vial(s, nurse, site=None):
     from kapstone.ledger import actions as ledger
     from kapstone.ledger.models import Container
     from tests.integration.test_ledger_fixtures import receive
 
-    nurse, other, _prescriber = people
-    safe = ledger.add_location(by=nurse, site=s.session.site, name="Safe", kind="safe")
-    container = Container.objects.get(receipt=receive(nurse, safe, containers=1))
-    to_cleared(s, nurse)
+    safe = ledger.add_location(by=nurse, site=site or s.session.site, name="Safe", kind="safe")
+    return Container.objects.get(receipt=receive(nurse, safe, containers=1))
+
+
+def _give_from(s, nurse, other, container, *, dose="35", **typed):
     started = timezone.now()
-    given = actions.record_administration(
+    return actions.record_administration(
         by=nurse,
         session=s.session,
-        drug="Ketamine HCl",
+        drug=typed.pop("drug", ""),
         route="iv",
-        concentration_mg_per_ml="50",
-        lot="LOT-1",
-        expires_on=container.expires_on,
-        dose_mg="35",
-        volume_ml="0.7",
+        concentration_mg_per_ml=typed.pop("concentration_mg_per_ml", ""),
+        lot=typed.pop("lot", ""),
+        expires_on=typed.pop("expires_on", None),
+        dose_mg=dose,
+        volume_ml=str(Decimal(dose) / 50),
         rate_ml_per_hour="10",
         started_at=started,
         stopped_at=started + timedelta(minutes=40),
         witness=other,
         container=container,
     )
+
+
+def test_a_dose_drawn_from_the_ledger_takes_the_containers_details(s, people):
+    from kapstone.ledger.models import LedgerEntry
+
+    nurse, other, _prescriber = people
+    container = _vial(s, nurse)
+    to_cleared(s, nurse)
+    given = _give_from(s, nurse, other, container)
     assert given.ledger_entry.session_id == s.session.pk
     assert given.ledger_entry.patient_id == s.patient.pk
+    assert (given.lot, given.expires_on) == (container.lot_number, container.expires_on)
+    assert given.concentration_mg_per_ml == Decimal(50)
+    assert given.drug == "Ketamine hydrochloride"
+    container.refresh_from_db()
+    assert container.balance_mg == container.initial_mg - Decimal(35)
+    assert LedgerEntry.objects.filter(session=s.session, kind="administer").count() == 1
+
+
+def test_typed_details_that_match_the_container_are_kept(s, people):
+    nurse, other, _prescriber = people
+    container = _vial(s, nurse)
+    to_cleared(s, nurse)
+    given = _give_from(
+        s,
+        nurse,
+        other,
+        container,
+        drug="Ketamine HCl",
+        lot=container.lot_number,
+        concentration_mg_per_ml="50.0",
+        expires_on=container.expires_on,
+    )
+    assert given.drug == "Ketamine HCl" and given.ledger_entry is not None
+
+
+@pytest.mark.parametrize(
+    ("typed", "field"),
+    [
+        ({"lot": "LOT-OTHER"}, "lot"),
+        ({"concentration_mg_per_ml": "10"}, "concentration_mg_per_ml"),
+        ({"expires_on": date(2030, 1, 1)}, "expires_on"),
+    ],
+)
+def test_typed_details_that_differ_from_the_container_are_refused(s, people, typed, field):
+    nurse, other, _prescriber = people
+    container = _vial(s, nurse)
+    to_cleared(s, nurse)
+    with pytest.raises(InvalidInputs) as caught:
+        _give_from(s, nurse, other, container, **typed)
+    assert field in fields(caught)
+    container.refresh_from_db()
+    assert container.balance_mg == container.initial_mg
+    assert not Administration.objects.filter(session=s.session).exists()
+
+
+def test_an_over_draw_is_refused_on_the_container_and_saves_nothing(s, people):
+    nurse, other, _prescriber = people
+    container = _vial(s, nurse)
+    to_cleared(s, nurse)
+    before = last_seq()
+    with pytest.raises(InvalidInputs) as caught:
+        _give_from(s, nurse, other, container, dose=str(container.balance_mg + 50))
+    assert fields(caught) == ["container"]
+    container.refresh_from_db()
+    assert container.balance_mg == container.initial_mg
+    assert not Administration.objects.filter(session=s.session).exists()
+    assert status(s) == "cleared"
+    assert events_since(before) == []
+
+
+def test_a_container_at_another_site_is_refused(s, people, clinic):
+    from kapstone.core.models import Site
+
+    nurse, other, _prescriber = people
+    elsewhere = Site.objects.create(
+        organization=s.session.site.organization, name="Annex", code="annex"
+    )
+    container = _vial(s, nurse, site=elsewhere)
+    to_cleared(s, nurse)
+    with pytest.raises(InvalidInputs) as caught:
+        _give_from(s, nurse, other, container)
+    assert "container" in fields(caught)
 
 
 # Adverse events

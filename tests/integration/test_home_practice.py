@@ -14,6 +14,7 @@ from django.utils import timezone
 from kapstone.access.roles import Role
 from kapstone.audit.models import AuditEvent
 from kapstone.core.logging import ScrubFilter
+from kapstone.core.models import Organization
 from kapstone.errors import AccessDenied, InvalidInputs
 from kapstone.integration import actions, queries
 from kapstone.integration.models import PracticeAssignment, PracticeLink, PracticeLog
@@ -149,15 +150,60 @@ def test_issuing_a_link_e_mails_it_with_no_name_and_closes_the_old_one(
     assert event.detail == {"days": 30, "email": True, "replaced": 1}
 
 
-def test_link_lifetime_follows_the_setting(therapist, patient, settings):
+def clinic_link_days(value):
+    org = Organization.current()
+    org.settings_overrides = {"home_practice": {"link_days": value}}
+    org.save(update_fields=["settings_overrides"])
+
+
+@pytest.mark.parametrize("days", [1, 14, 90])
+def test_link_lifetime_follows_the_clinic_setting(therapist, patient, days):
     # Arrange
-    settings.KAPSTONE_PRACTICE_LINK_DAYS = 14
+    clinic_link_days(days)
 
     # Act
     link, _token = actions.issue_practice_link(by=therapist, patient=patient)
 
     # Assert
-    assert link.expires_at - link.created_at == timedelta(days=14)
+    assert link.expires_at - link.created_at == timedelta(days=days)
+    assert actions.practice_link_days() == days
+
+
+def test_link_lifetime_is_the_shipped_30_days_when_the_clinic_sets_none(therapist, patient):
+    link, _token = actions.issue_practice_link(by=therapist, patient=patient)
+
+    assert link.expires_at - link.created_at == timedelta(days=30)
+
+
+@pytest.mark.parametrize("days", [0, 91, -3, 14.5, "14", True])
+def test_a_bad_clinic_link_lifetime_is_refused_naming_the_setting(therapist, patient, days):
+    # Arrange
+    clinic_link_days(days)
+
+    # Act
+    with pytest.raises(InvalidInputs) as raised:
+        actions.issue_practice_link(by=therapist, patient=patient)
+
+    # Assert
+    assert [e.field for e in raised.value.errors] == ["home_practice.link_days"]
+    assert raised.value.errors[0].message == "must be a whole number of days from 1 to 90"
+    assert not PracticeLink.objects.exists()
+
+
+def test_the_page_says_which_setting_to_fix_and_making_a_link_saves_nothing(therapist, patient):
+    # Arrange
+    clinic_link_days(0)
+    client = signed_in_client(therapist)
+
+    # Act
+    shown = client.get(reverse("practice_home", args=[patient.pk]))
+    made = client.post(reverse("practice_link_issue", args=[patient.pk]), follow=True)
+
+    # Assert
+    assert shown.status_code == 200
+    assert "home_practice.link_days" in text(shown)
+    assert "home_practice.link_days" in text(made)
+    assert not PracticeLink.objects.exists()
 
 
 def test_e_mailing_needs_an_address(therapist, patient):

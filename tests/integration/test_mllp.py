@@ -98,9 +98,10 @@ def test_an_oversize_frame_is_reported_once_and_the_next_frame_still_read(chunk)
 # The listener over a socket
 
 
-@pytest.fixture
-def listener():
-    """An MLLP listener on loopback with an in-memory store; stopped at the test's end."""
+@pytest.fixture(params=[False, True], ids=["on-loop", "in-thread"])
+def listener(request):
+    """An MLLP listener on loopback with an in-memory store, its handler on the event loop
+    or on the handler thread (as the database handler runs); stopped at the test's end."""
     received = []
     known = {"K000123"}
 
@@ -111,7 +112,13 @@ def listener():
             raise RuntimeError(f"store failed for {message.patient_id}")
         received.append(message)
 
-    server = MLLPServer(make_handler(store), host="127.0.0.1", port=0, max_message_bytes=MAX_BYTES)
+    server = MLLPServer(
+        make_handler(store),
+        host="127.0.0.1",
+        port=0,
+        max_message_bytes=MAX_BYTES,
+        handler_in_thread=request.param,
+    )
     loop = asyncio.new_event_loop()
     port = loop.run_until_complete(server.start())
     thread = threading.Thread(target=loop.run_forever, daemon=True)
@@ -155,6 +162,14 @@ def test_two_messages_in_one_packet_get_two_acks_in_order(listener):
     packet = frame(fixture("normal.hl7")) + frame(fixture("several_groups.hl7"))
     acks = exchange(listener.port, [packet], 2)
     assert [ack_of(a)[:2] for a in acks] == [("AA", "MSG00001"), ("AA", "MSG00002")]
+
+
+def test_many_messages_sent_without_waiting_are_answered_in_order(listener):
+    # A gateway catching up after a network break sends its backlog without waiting.
+    bodies = [fixture("normal.hl7").replace("MSG00001", f"MSG{n:05d}") for n in range(40)]
+    acks = exchange(listener.port, [b"".join(frame(body) for body in bodies)], 40)
+    assert [ack_of(a)[:2] for a in acks] == [("AA", f"MSG{n:05d}") for n in range(40)]
+    assert len(listener.received) == 40
 
 
 def test_a_message_split_across_packets_is_put_back_together(listener):

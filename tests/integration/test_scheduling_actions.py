@@ -73,8 +73,10 @@ def test_series_is_generated_from_the_signed_plan(setting, clinician):
     assert {a.room_id for a in integrations} == {setting["therapy_room"].pk}
     assert len({a.series_id for a in made}) == 1
     events = list(AuditEvent.objects.order_by("seq")[before:])
+    # One dosing session made (and audited) for each dosing appointment, then the series.
     assert [(e.action, e.patient_id) for e in events] == [
-        ("schedule.series.create", setting["patient"].pk)
+        *[("dosing.session.create", setting["patient"].pk)] * 6,
+        ("schedule.series.create", setting["patient"].pk),
     ]
 
 

@@ -23,9 +23,10 @@ from kapstone.dosing.gates import (
     check_can_dose,
     circulation_item,
     evaluate_pre_dose,
+    pre_dose_rules,
 )
-from kapstone.errors import InvalidInputs
-from kapstone.monitoring.vitals import check_readings
+from kapstone.errors import InvalidInput, InvalidInputs
+from kapstone.monitoring.vitals import Vital, check_readings, thresholds
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
@@ -94,6 +95,9 @@ def test_a_good_check_is_clear():
             Outcome.CLEAR,
             None,
         ),
+        # A positive test recorded where the protocol asks for none still holds the dose.
+        ({"pregnancy_test": PregnancyTest.POSITIVE}, {}, Outcome.HOLD, "pregnancy_test"),
+        ({"pregnancy_test": PregnancyTest.NOT_DONE}, {}, Outcome.CLEAR, None),
         ({"gad7_total": None, "phq9_item9": None}, {}, Outcome.HOLD, "symptom_check"),
         ({"phq9_item9": 1}, {}, Outcome.NEEDS_REVIEW, "phq9_item9"),
         ({"suicide_risk": SuicideRisk.LOW_MODERATE}, {}, Outcome.NEEDS_REVIEW, "cssrs"),
@@ -240,3 +244,60 @@ def test_a_prescriber_overrides_with_a_reason():
         facts, override_by_prescriber=True, override_reason="Transferred to hospital care"
     )
     assert [f.item for f in overridden] == ["monitoring", "escort"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ({}, PreDoseRules()),
+        (
+            {"fasting_hours": 4},
+            PreDoseRules(fasting_hours=D(4), fasting_source="clinic setting"),
+        ),
+        ({"fasting_hours": "0"}, PreDoseRules(fasting_hours=D(0), fasting_source="clinic setting")),
+        (
+            {"pregnancy_test_required": True},
+            PreDoseRules(pregnancy_test_required=True, pregnancy_source="clinic setting"),
+        ),
+        (
+            {"weight_tolerance_percent": 10},
+            PreDoseRules(weight_tolerance_percent=D(10), weight_source="clinic setting"),
+        ),
+        (
+            {"hold_systolic_above": 180, "hold_diastolic_above": "110"},
+            PreDoseRules(hold_systolic_above=D(180), hold_diastolic_above=D(110)),
+        ),
+    ],
+)
+def test_a_clinics_pre_dose_settings(settings, expected):
+    assert pre_dose_rules(settings) == expected
+
+
+@pytest.mark.parametrize(
+    ("settings", "field"),
+    [
+        ({"fasting": 4}, "monitoring.pre_dose.fasting"),
+        ({"fasting_hours": -1}, "monitoring.pre_dose.fasting_hours"),
+        ({"fasting_hours": 25}, "monitoring.pre_dose.fasting_hours"),
+        ({"fasting_hours": "four"}, "monitoring.pre_dose.fasting_hours"),
+        ({"fasting_hours": True}, "monitoring.pre_dose.fasting_hours"),
+        ({"fasting_hours": "NaN"}, "monitoring.pre_dose.fasting_hours"),
+        ({"pregnancy_test_required": "yes"}, "monitoring.pre_dose.pregnancy_test_required"),
+        ({"weight_tolerance_percent": 0}, "monitoring.pre_dose.weight_tolerance_percent"),
+        ({"weight_tolerance_percent": 51}, "monitoring.pre_dose.weight_tolerance_percent"),
+        ({"hold_systolic_above": 90}, "monitoring.pre_dose.hold_systolic_above"),
+        ({"hold_diastolic_above": [100]}, "monitoring.pre_dose.hold_diastolic_above"),
+    ],
+)
+def test_a_bad_pre_dose_setting_is_refused_naming_it(settings, field):
+    with pytest.raises(InvalidInput) as refused:
+        pre_dose_rules(settings)
+    assert refused.value.field == field
+
+
+def test_the_clinics_thresholds_go_into_the_pre_dose_rules():
+    limits = thresholds({"systolic_bp": {"above": "150"}})
+    rules = pre_dose_rules({}, limits=limits)
+    assert rules.thresholds[Vital.SYSTOLIC_BP].above == D(150)
+    result = evaluate_pre_dose(replace(GOOD, readings=vitals(systolic_bp="145")), rules)
+    assert result.outcome is Outcome.CLEAR

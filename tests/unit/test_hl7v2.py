@@ -294,3 +294,30 @@ def test_any_text_is_read_or_rejected_never_crashes(body):
             assert message.control_id == "C1"
         ack = make_handler(lambda message: None)(text)
         assert ack_parts(ack)["code"] in {"AA", "AE", "AR"}
+
+
+def _part_by_splitting(segment, index, repetition=1, component=1):
+    """The field reader as the HL7 rules state it: split every level, always."""
+    if index >= len(segment):
+        return ""
+    repetitions = segment[index].split("~")
+    if repetition > len(repetitions):
+        return ""
+    components = repetitions[repetition - 1].split("^")
+    if component > len(components):
+        return ""
+    return components[component - 1].split("&", 1)[0]
+
+
+@given(
+    st.lists(st.text(alphabet="ab1^~&", max_size=12), min_size=1, max_size=5),
+    st.integers(0, 6),
+    st.integers(1, 4),
+    st.integers(1, 4),
+)
+def test_field_reader_matches_splitting_every_level(segment, index, repetition, component):
+    from kapstone.monitoring.hl7v2 import _part
+
+    assert _part(segment, index, repetition, component) == _part_by_splitting(
+        segment, index, repetition, component
+    )

@@ -57,6 +57,10 @@ class Permission(StrEnum):
     AUDIT_EXPORT = "audit.export"
     STAFF_VIEW = "staff.view"
     STAFF_MANAGE = "staff.manage"
+    # The clinic's settings (its changes to the shipped defaults and rule files). Changing a
+    # clinical section also takes the prescriber role: kapstone.core.clinic_settings.
+    SETTINGS_VIEW = "settings.view"
+    SETTINGS_MANAGE = "settings.manage"
 
 
 class Role(StrEnum):
@@ -111,6 +115,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.SCHEDULE_VIEW,
             P.SCHEDULE_MANAGE,
             P.CREDENTIALS_VIEW,
+            P.SETTINGS_VIEW,
+            P.SETTINGS_MANAGE,
         }
     ),
     Role.NURSE: frozenset(
@@ -174,6 +180,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             P.STAFF_MANAGE,
             P.CREDENTIALS_VIEW,
             P.CREDENTIALS_MANAGE,
+            P.SETTINGS_VIEW,
+            P.SETTINGS_MANAGE,
         }
     ),
 }

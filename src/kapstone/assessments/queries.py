@@ -23,6 +23,7 @@ from kapstone.assessments.episodes import (
 )
 from kapstone.assessments.models import Assessment, RiskAlert
 from kapstone.clinical import instruments
+from kapstone.core.prepared import Prepared
 from kapstone.patients.models import Patient
 
 # What the scores page and the chart show of each administration: the answers themselves
@@ -181,6 +182,29 @@ def _build(
     return sorted(result, key=lambda scores: _order(scores.instrument))
 
 
+# The chart runs these on every view: their SQL is compiled once (kapstone.core.prepared).
+# Fields in the model's order, as Model.from_db expects of a partial row.
+_CHART_FIELDS = tuple(
+    f.attname for f in Assessment._meta.concrete_fields if f.attname in SHOWN_FIELDS
+)
+_CHART_SCORES = Prepared(
+    lambda patient_id: (
+        Assessment.objects.filter(patient_id=patient_id)
+        .order_by("instrument", "answered_at", "pk")
+        .values_list(*_CHART_FIELDS)
+    )
+)
+_CHART_ALERTS = Prepared(
+    lambda patient_id: (
+        RiskAlert.objects.filter(patient_id=patient_id, status=RiskAlert.Status.OPEN)
+        .order_by()
+        .values("assessment__instrument")
+        .annotate(n=Count("pk"))
+        .values_list("assessment__instrument", "n")
+    )
+)
+
+
 def _open_alerts(patient: Patient, instrument: str | None = None) -> dict[str, int]:
     alerts = RiskAlert.objects.filter(patient=patient, status=RiskAlert.Status.OPEN)
     if instrument is not None:
@@ -194,12 +218,13 @@ def chart_scores(
 ) -> list[InstrumentScores]:
     """Every instrument the patient has scores for, in two queries. ``overrides`` holds the
     clinic's outcome thresholds by instrument, e.g. ``{"gad7": {"mcid": 5}}``."""
-    rows = list(
-        Assessment.objects.filter(patient=patient)
-        .only(*SHOWN_FIELDS)
-        .order_by("instrument", "answered_at", "pk")
-    )
-    return _build(rows, _open_alerts(patient), overrides)
+    alias = Assessment.objects.db
+    rows = [
+        Assessment.from_db(alias, _CHART_FIELDS, values)
+        for values in _CHART_SCORES.rows(patient.pk)
+    ]
+    open_alerts = {instrument: n for instrument, n in _CHART_ALERTS.rows(patient.pk)}
+    return _build(rows, open_alerts, overrides)
 
 
 def instrument_scores(

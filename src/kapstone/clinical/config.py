@@ -37,7 +37,7 @@ def merge(base: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, A
 
 
 # Sections of a clinic's settings checked by their own data files rather than defaults.toml.
-RULE_SECTIONS = ("eligibility", "protocols", "pk")
+RULE_SECTIONS = ("eligibility", "protocols", "pk", "scheduling", "monitoring")
 
 
 class ClinicConfig:
@@ -59,7 +59,9 @@ class ClinicConfig:
         self.raw = merge(_shipped(), overrides)
 
     def overrides_for(self, section: str) -> dict[str, Any] | None:
-        """A clinic's changes to the eligibility rules, protocols or PK data (or None)."""
+        """A clinic's changes to a section kept in its own data file (eligibility rules,
+        protocols, PK data, series rules, monitoring thresholds and schedule)
+        (or None)."""
         if section not in RULE_SECTIONS:
             raise KeyError(f"unknown rule section: {section}")
         return self.rule_overrides.get(section)
@@ -91,3 +93,11 @@ class ClinicConfig:
     def ledger_closed_days(self) -> frozenset[date]:
         """Closed days besides weekends, for counting business-day deadlines."""
         return frozenset(date.fromisoformat(day) for day in self.raw["ledger"]["closed_days"])
+
+    @property
+    def consent_form_version(self) -> str:
+        return str(self.raw["consent"]["form_version"])
+
+    @property
+    def practice_link_days(self) -> int:
+        return int(self.raw["home_practice"]["link_days"])

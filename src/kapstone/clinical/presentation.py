@@ -216,6 +216,31 @@ def inputs_from_scores(
     return PresentationInputs(MappingProxyType(measures), MappingProxyType(dict(checklist or {})))
 
 
+def check_ticked(ticked: Iterable[str], rule_set: Rules) -> tuple[str, ...]:
+    """The ticked checklist ids in the checklist's order, each once; InvalidInput naming
+    ``ticked`` when one is not an item of this checklist."""
+    order = [item.id for item in rule_set.checklist]
+    chosen = set()
+    for item_id in ticked:
+        if not isinstance(item_id, str) or item_id not in order:
+            raise InvalidInput("ticked", "must be items of the presentation checklist")
+        chosen.add(item_id)
+    return tuple(item_id for item_id in order if item_id in chosen)
+
+
+def checklist_from_ticks(
+    ticked: Iterable[str], ticked_under: str, rule_set: Rules
+) -> dict[str, bool]:
+    """A reviewed checklist as inputs: under the same rules version every item is answered
+    (unticked is a no). A review under another version asked other items: only its ticks
+    still on the checklist count, and the rest stay not known rather than a no nobody gave."""
+    known = {item.id for item in rule_set.checklist}
+    chosen = {item_id for item_id in ticked if item_id in known}
+    if ticked_under != rule_set.version:
+        return {item.id: True for item in rule_set.checklist if item.id in chosen}
+    return {item.id: item.id in chosen for item in rule_set.checklist}
+
+
 def validate_inputs(inputs: PresentationInputs, rules: Rules) -> list[InvalidInput]:
     errors = []
     for measure, value in inputs.measures.items():

@@ -136,6 +136,9 @@ class Library:
     integration: Integration
     volume_step_ml: Decimal
     volume_step_source: str
+    # The strengths (mg/mL) the clinic stocks, to show a drawn-up dose as a volume at each.
+    stock_strengths_mg_per_ml: tuple[Decimal, ...]
+    stock_source: str
     clinic_changes: tuple[str, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -158,7 +161,12 @@ class Library:
 # Loading
 
 # Everything but the sources and labels is the clinic's to change.
-OVERRIDABLE = {"routes": ("*",), "programs": ("*",), "measuring": ("volume_step_ml",)}
+OVERRIDABLE = {
+    "routes": ("*",),
+    "programs": ("*",),
+    "measuring": ("volume_step_ml",),
+    "stock": ("strengths_mg_per_ml",),
+}
 
 
 def versions() -> tuple[str, ...]:
@@ -167,7 +175,8 @@ def versions() -> tuple[str, ...]:
 
 def library(version: str | None = None, overrides: Mapping[str, Any] | None = None) -> Library:
     """A protocol library (the newest when no version is given) with a clinic's overrides,
-    e.g. ``{"routes": {"iv": {"max": "0.75"}}, "measuring": {"volume_step_ml": "0.1"}}``."""
+    e.g. ``{"routes": {"iv": {"max": "0.75"}}, "measuring": {"volume_step_ml": "0.1"}}`` or
+    ``{"stock": {"strengths_mg_per_ml": ["50", "100"]}}``."""
     version, data, changed = versioned.load(
         DATA, version, overrides, field="protocol_library_version", allowed=OVERRIDABLE
     )
@@ -234,6 +243,13 @@ def parse(
     step_source = measuring.required("source", str)
     measuring.done()
 
+    stock = top.table("stock", required=True)
+    strengths = _decimals(stock, "strengths_mg_per_ml", required=True)
+    if not strengths:
+        raise DefinitionError(f"{stock.where}.strengths_mg_per_ml: name at least one strength")
+    stock_source = stock.required("source", str)
+    stock.done()
+
     routes_table = top.table("routes", required=True)
     routes = {}
     for name in routes_table.data:
@@ -267,6 +283,8 @@ def parse(
         integration=integration,
         volume_step_ml=step,
         volume_step_source=step_source,
+        stock_strengths_mg_per_ml=strengths,
+        stock_source=stock_source,
         clinic_changes=tuple(sorted(changed)),
         raw=MappingProxyType(dict(data)),
     )

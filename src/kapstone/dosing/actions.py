@@ -3,7 +3,8 @@ for the pattern: permission, validation of every field, one transaction, one aud
 
 Status changes lock the session's row, so two nurses never move one session at once; readings,
 alerts and adverse events are appended, never updated, so their entries never overwrite each
-other's. The gates are the pure rules of ``kapstone.dosing.gates``.
+other's (an alert's one acknowledgement is written under the alert's row lock). The gates are
+the pure rules of ``kapstone.dosing.gates``.
 """
 
 from collections.abc import Mapping, Sequence
@@ -18,7 +19,7 @@ from kapstone.audit.recording import record
 from kapstone.clinical import protocols
 from kapstone.core.models import Room, Site
 from kapstone.core.permissions import check_permission, has_permission
-from kapstone.dosing import gates
+from kapstone.dosing import gates, queries
 from kapstone.dosing.models import (
     Administration,
     AdverseEvent,
@@ -45,8 +46,9 @@ from kapstone.patients.models import Patient
 
 S = SessionStatus
 
-# Scheduling is clinical work on the patient's record.
-SCHEDULE_PERMISSION = Permission.PATIENT_EDIT_CLINICAL
+# Booking a dosing session is front-desk work, as booking any appointment is (the schedule
+# books one for each dosing appointment); what happens in the session is clinical.
+SCHEDULE_PERMISSION = Permission.SCHEDULE_MANAGE
 # Adverse events at or above this CTCAE grade notify the prescriber at once: grade 3 is
 # "severe or medically significant" (clinical-facts.md §2.6).
 NOTIFY_GRADE = 3
@@ -193,12 +195,13 @@ def _choice(errors: FieldErrors, field: str, value, kind):
 
 def record_facts(patient: Patient):
     """(consent current, signed plan or None) from the record."""
-    from kapstone.treatment.actions import CONSENT_FORM_VERSION, current_consent
+    from kapstone.treatment.actions import current_consent
     from kapstone.treatment.models import TreatmentPlan
 
+    # current_consent answers for the clinic's form version and a withdrawal.
     consent = current_consent(patient)
     plan = TreatmentPlan.objects.filter(patient=patient, status="signed").first()
-    return (consent is not None and consent.form_version == CONSENT_FORM_VERSION), plan
+    return consent is not None, plan
 
 
 def _readings(
@@ -259,7 +262,7 @@ def record_pre_dose_check(
         suicide_risk=risk,
         readings=tuple(readings),
     )
-    result = gates.evaluate_pre_dose(facts, rules)
+    result = gates.evaluate_pre_dose(facts, rules or queries.pre_dose_rules())
     check = PreDoseCheck.objects.create(
         session=session,
         fasting_hours=fasting,
@@ -364,8 +367,9 @@ def _store_readings(session, readings, *, source, by=None, message=None, check=N
         rows = list(session.readings.order_by("-pk")[: len(rows)])[::-1]
     by_reading = list(zip(rows, readings, strict=True))
     alerts = []
+    limits = queries.alert_thresholds()
     for row, reading in by_reading:
-        for alert in vitals.alerts_for([reading]):
+        for alert in vitals.alerts_for([reading], limits):
             alerts.append(
                 VitalAlert(
                     session=session,
@@ -422,16 +426,15 @@ def record_device_readings(
     if not control_id:
         raise InvalidInput("control_id", "is required")
     with transaction.atomic():
+        # Read again inside the transaction: the nurse may have just discharged the patient.
         session = DosingSession.objects.get(pk=session.pk)
         if session.status not in TAKES_READINGS:
             raise InvalidInput("session", "is not under way")
-        if DeviceMessage.objects.filter(session=session, control_id=control_id).exists():
-            return
         try:
             with transaction.atomic():
                 message = DeviceMessage.objects.create(session=session, control_id=control_id)
         except IntegrityError:
-            # The same message arrived twice at once: the other copy is being stored.
+            # A resent message (or two copies at once): its control id is stored already.
             return
         alerts = _store_readings(session, readings, source="device", message=message)
         record(
@@ -446,6 +449,31 @@ def record_device_readings(
         )
 
 
+@transaction.atomic
+def acknowledge_vital_alert(*, by, alert: VitalAlert, action_taken: str) -> VitalAlert:
+    """A nurse or prescriber has seen an alert and says what was done. Under a row lock, so of
+    two at once one acknowledges and the other is told it is done."""
+    check_permission(by, Permission.DOSING_RECORD)
+    alert = VitalAlert.objects.select_for_update().get(pk=alert.pk)
+    gates.check_can_acknowledge_alert(alert.acknowledged_at)
+    errors = FieldErrors()
+    action_taken = _text(errors, "action_taken", action_taken)
+    errors.raise_any()
+    alert.acknowledged_by = by
+    alert.acknowledged_at = timezone.now()
+    alert.action_taken = action_taken
+    alert.save(update_fields=["acknowledged_by", "acknowledged_at", "action_taken"])
+    session = DosingSession.objects.select_related("patient").get(pk=alert.session_id)
+    record(
+        actor=by,
+        action="dosing.alert.acknowledge",
+        target=alert,
+        patient=session.patient,
+        detail={"session": session.pk, "fields": ["acknowledged_by", "action_taken"]},
+    )
+    return alert
+
+
 # ---------------------------------------------------------------------------------------------
 # Administration
 
@@ -458,6 +486,44 @@ def _text(errors: FieldErrors, field: str, value, *, required=True) -> str:
     if required and not text:
         errors.add(field, "is required")
     return text
+
+
+def _same(entered, recorded) -> bool:
+    if isinstance(recorded, Decimal):
+        try:
+            return Decimal(str(entered).strip()) == recorded
+        except (InvalidOperation, ValueError):
+            return False
+    return (entered.strip() if isinstance(entered, str) else entered) == recorded
+
+
+def _from_container(errors: FieldErrors, session, container, *, drug, **typed):
+    """The chosen ledger container, locked, with the drug, strength, lot and expiry it gives.
+
+    The ledger knows the strength, lot and expiry of the container; a typed value that differs
+    is refused rather than overwritten, since it means the vial in hand is not the one chosen.
+    """
+    from kapstone.ledger.models import Container
+
+    container = (
+        Container.objects.select_for_update(of=("self",))
+        .select_related("product", "location")
+        .get(pk=container.pk)
+    )
+    if container.location.site_id != session.site_id:
+        errors.add("container", "is kept at another site than the session's")
+    recorded = {
+        "concentration_mg_per_ml": container.product.mg_per_ml,
+        "lot": container.lot_number,
+        "expires_on": container.expires_on,
+    }
+    for field, value in recorded.items():
+        entered = typed[field]
+        if entered not in (None, "") and not _same(entered, value):
+            errors.add(field, "does not match the chosen container")
+    if not (isinstance(drug, str) and drug.strip()):
+        drug = container.product.get_substance_display()
+    return container, drug, *recorded.values()
 
 
 @transaction.atomic
@@ -486,6 +552,16 @@ def record_administration(
     session = _lock(session)
     _require_status(session, {S.CLEARED, S.DOSING}, "record a dose")
     errors = FieldErrors()
+    if container is not None:
+        container, drug, concentration_mg_per_ml, lot, expires_on = _from_container(
+            errors,
+            session,
+            container,
+            drug=drug,
+            concentration_mg_per_ml=concentration_mg_per_ml,
+            lot=lot,
+            expires_on=expires_on,
+        )
     drug = _text(errors, "drug", drug)
     lot = _text(errors, "lot", lot)
     try:
@@ -533,6 +609,8 @@ def record_administration(
         measured = strength and dose and volume and rule.form is not protocols.Form.DEVICE
         if measured and (dose / strength).quantize(MILLILITRE) != volume.quantize(MILLILITRE):
             errors.add("volume_ml", "does not match the dose at this concentration")
+    if container is not None and dose and dose > container.balance_mg:
+        errors.add("container", "holds less than the dose: choose another container")
     errors.raise_any()
     entry = None
     if container is not None:
@@ -659,6 +737,7 @@ def discharge_facts(
         latest_readings=latest_readings(session),
         escort_present=bool(escort_present),
         instructions_acknowledged=bool(instructions_acknowledged),
+        thresholds=queries.alert_thresholds(),
     )
 
 
@@ -727,3 +806,44 @@ def discharge(
         detail={"aldrete": score, "overridden": [f.item for f in overridden]},
     )
     return row
+
+
+@transaction.atomic
+def cancel_scheduled_session(*, by, session: DosingSession, reason: str) -> DosingSession:
+    """Cancels a session that has not started, for whoever keeps the schedule (who may not
+    record dosing). Once the patient has checked in it is the nurses' to hold or abort."""
+    check_permission(by, Permission.SCHEDULE_MANAGE)
+    session = _lock(session)
+    _require_status(session, {S.SCHEDULED}, "be cancelled from the schedule")
+    new = check_transition(session.status, S.CANCELLED.value, reason=reason)
+    before = session.status
+    _move(session, new, by, reason)
+    record(
+        actor=by,
+        action="dosing.session.status",
+        target=session,
+        detail={"from": before, "to": new.value, "reason": bool(reason.strip())},
+    )
+    return session
+
+
+@transaction.atomic
+def reschedule_session(*, by, session: DosingSession, scheduled_start: datetime) -> DosingSession:
+    """Moves a session that has not started to a new time, for whoever keeps the schedule.
+    Once the patient has checked in the session happens where it is."""
+    check_permission(by, Permission.SCHEDULE_MANAGE)
+    if scheduled_start is None:
+        raise InvalidInput("scheduled_start", "is required")
+    session = _lock(session)
+    _require_status(session, {S.SCHEDULED}, "be moved")
+    before = session.scheduled_start
+    session.scheduled_start = scheduled_start
+    session.save(update_fields=["scheduled_start"])
+    record(
+        actor=by,
+        action="dosing.session.reschedule",
+        target=session,
+        patient=session.patient,
+        detail={"fields": ["scheduled_start"], "moved": before != scheduled_start},
+    )
+    return session

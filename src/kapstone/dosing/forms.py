@@ -2,12 +2,14 @@
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from kapstone.access.roles import Permission, Role, roles_with
 from kapstone.clinical import protocols
 from kapstone.core.models import Room, Site
 from kapstone.dosing.gates import ALDRETE_ITEMS, PregnancyTest, SuicideRisk
 from kapstone.dosing.models import AdverseEventKind
+from kapstone.ledger.models import Container
 from kapstone.monitoring.vitals import spec
 
 WHEN = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
@@ -104,12 +106,50 @@ class StatusForm(forms.Form):
     reason = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
 
+FROM_CONTAINER = "Taken from the ledger container when one is chosen."
+
+
+class ContainerChoice(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        product = obj.product
+        return (
+            f"{obj.label} · {product.name}, {product.mg_per_ml.normalize():f} mg/mL · "
+            f"lot {obj.lot_number} · expires {obj.expires_on:%Y-%m-%d} · "
+            f"{obj.balance_mg.normalize():f} mg left"
+        )
+
+
+def containers_at(site):
+    """Ledger containers at the site that can give a dose today: in date, not empty."""
+    return (
+        Container.objects.filter(
+            location__site=site, balance_mg__gt=0, expires_on__gte=timezone.localdate()
+        )
+        .select_related("product")
+        .order_by("expires_on", "label")
+    )
+
+
 class AdministrationForm(forms.Form):
-    drug = forms.CharField(max_length=40)
+    # The form lists the containers of the session's site, so it is built with the site.
+    takes_site = True
+
+    container = ContainerChoice(
+        label="Ledger container (drawn from the controlled-substance ledger)",
+        queryset=Container.objects.none(),
+        required=False,
+        empty_label="None: recorded here only",
+    )
+    # With a container, these come from the ledger and may be left blank.
+    drug = forms.CharField(max_length=40, required=False, help_text=FROM_CONTAINER)
     route = forms.ChoiceField(choices=[(r.value, r.value) for r in protocols.Route])
-    concentration_mg_per_ml = forms.CharField(label="Concentration (mg/mL)", max_length=10)
-    lot = forms.CharField(max_length=40)
-    expires_on = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    concentration_mg_per_ml = forms.CharField(
+        label="Concentration (mg/mL)", max_length=10, required=False, help_text=FROM_CONTAINER
+    )
+    lot = forms.CharField(max_length=40, required=False, help_text=FROM_CONTAINER)
+    expires_on = forms.DateField(
+        widget=forms.DateInput(attrs={"type": "date"}), required=False, help_text=FROM_CONTAINER
+    )
     dose_mg = forms.CharField(label="Dose (mg)", max_length=10)
     volume_ml = forms.CharField(label="Volume (mL)", required=False, max_length=10)
     rate_ml_per_hour = forms.CharField(label="Rate (mL/h, IV)", required=False, max_length=10)
@@ -119,9 +159,17 @@ class AdministrationForm(forms.Form):
     stopped_at = forms.DateTimeField(label="Stopped", widget=WHEN)
     witness = StaffChoice(queryset=get_user_model().objects.none())
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, site=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["witness"].queryset = _staff(Permission.DOSING_RECORD)
+        if site is not None:
+            self.fields["container"].queryset = containers_at(site)
+
+
+class AcknowledgeAlertForm(forms.Form):
+    action_taken = forms.CharField(
+        label="Action taken", max_length=1000, widget=forms.Textarea(attrs={"rows": 2})
+    )
 
 
 class AdverseEventForm(forms.Form):
@@ -154,3 +202,8 @@ class DischargeForm(forms.Form):
 
     def aldrete(self) -> dict[str, object]:
         return {name: self.cleaned_data.get(f"aldrete_{name}") or None for name in ALDRETE_ITEMS}
+
+
+def acknowledge_form(alert_id: int, data=None) -> AcknowledgeAlertForm:
+    # One form per open alert on the session page: each needs its own element ids.
+    return AcknowledgeAlertForm(data, auto_id=f"id_alert{alert_id}_%s")

@@ -13,7 +13,7 @@ stands in the way, or when a prescriber overrides with a reason.
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
 from kapstone.errors import InvalidInput, InvalidInputs
@@ -94,6 +94,74 @@ class PreDoseRules:
     hold_diastolic_above: Decimal | None = None
 
 
+CLINIC_SETTING = "clinic setting"
+# The clinic's "monitoring.pre_dose" settings and what each must be.
+PRE_DOSE_SETTINGS = {
+    "fasting_hours": "a number of hours from 0 to 24",
+    "pregnancy_test_required": "true or false",
+    "weight_tolerance_percent": "a percentage above 0 and at most 50",
+    "hold_systolic_above": "a pressure from 100 to 250 mmHg",
+    "hold_diastolic_above": "a pressure from 60 to 150 mmHg",
+}
+_PRE_DOSE_RANGES = {
+    "fasting_hours": (Decimal(0), Decimal(24), True),
+    "weight_tolerance_percent": (Decimal(0), Decimal(50), False),
+    "hold_systolic_above": (Decimal(100), Decimal(250), True),
+    "hold_diastolic_above": (Decimal(60), Decimal(150), True),
+}
+
+
+def pre_dose_rules(
+    settings: Mapping[str, object] | None = None,
+    *,
+    limits: Mapping[Vital, Threshold] | None = None,
+) -> PreDoseRules:
+    """The pre-dose rules with a clinic's "monitoring.pre_dose" settings, each checked.
+
+    clinical-facts.md gives no fasting time, weight tolerance or BP at which to hold (§2.1
+    gives 140/90 as a point for review, which the alert thresholds carry), and the
+    esketamine label advises against use in pregnancy without asking for a test (§2.1): each
+    stays off until the clinic sets it, and a set value is shown as the clinic's.
+    """
+    settings = dict(settings or {})
+    values: dict[str, object] = {}
+    for key, raw in settings.items():
+        if key not in PRE_DOSE_SETTINGS:
+            raise InvalidInput(f"monitoring.pre_dose.{key}", "is not a pre-dose setting")
+        rule = PRE_DOSE_SETTINGS[key]
+        if key == "pregnancy_test_required":
+            if not isinstance(raw, bool):
+                raise InvalidInput(f"monitoring.pre_dose.{key}", f"must be {rule}")
+            values[key] = raw
+            continue
+        low, high, low_included = _PRE_DOSE_RANGES[key]
+        number = None
+        if not isinstance(raw, bool) and isinstance(raw, (int, float, str, Decimal)):
+            try:
+                number = Decimal(str(raw))
+            except InvalidOperation:
+                number = None
+        if (
+            number is None
+            or not number.is_finite()
+            or number > high
+            or number < low
+            or (number == low and not low_included)
+        ):
+            raise InvalidInput(f"monitoring.pre_dose.{key}", f"must be {rule}")
+        values[key] = number
+    sources = {}
+    if "fasting_hours" in values:
+        sources["fasting_source"] = CLINIC_SETTING
+    if "pregnancy_test_required" in values:
+        sources["pregnancy_source"] = CLINIC_SETTING
+    if "weight_tolerance_percent" in values:
+        sources["weight_source"] = CLINIC_SETTING
+    return PreDoseRules(
+        **values, **sources, **({"thresholds": limits} if limits is not None else {})
+    )
+
+
 @dataclass(frozen=True)
 class PreDoseFacts:
     fasting_hours: Decimal | None = None  # hours since the patient last ate, as they report
@@ -167,15 +235,15 @@ def evaluate_pre_dose(facts: PreDoseFacts, rules: PreDoseRules | None = None) ->
                     f"differs from the plan's by more than {rules.weight_tolerance_percent} %",
                     rules.weight_source,
                 )
-    if rules.pregnancy_test_required:
-        if facts.pregnancy_test in (None, PregnancyTest.NOT_DONE):
-            hold("pregnancy_test", "the protocol asks for a pregnancy test", rules.pregnancy_source)
-        elif facts.pregnancy_test is PregnancyTest.POSITIVE:
-            hold(
-                "pregnancy_test",
-                "is positive",
-                "clinical-facts.md §2.1 (esketamine: not recommended in pregnancy)",
-            )
+    # A positive test holds whether or not the protocol asks for one.
+    if facts.pregnancy_test is PregnancyTest.POSITIVE:
+        hold(
+            "pregnancy_test",
+            "is positive",
+            "clinical-facts.md §2.1 (esketamine: not recommended in pregnancy)",
+        )
+    elif rules.pregnancy_test_required and facts.pregnancy_test in (None, PregnancyTest.NOT_DONE):
+        hold("pregnancy_test", "the protocol asks for a pregnancy test", rules.pregnancy_source)
     if facts.gad7_total is None and facts.phq9_item9 is None and facts.suicide_risk is None:
         hold(
             "symptom_check",
@@ -399,6 +467,26 @@ def can_discharge(facts: DischargeFacts, **override) -> bool:
     try:
         check_can_discharge(facts, **override)
     except InvalidInputs:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# Vital-sign alerts
+
+
+def check_can_acknowledge_alert(acknowledged_at: datetime | None) -> None:
+    """An alert is acknowledged once: a second acknowledgement would hide the first's action."""
+    if acknowledged_at is not None:
+        raise InvalidInput(
+            "alert", "has already been acknowledged; record anything further as a new entry"
+        )
+
+
+def can_acknowledge_alert(acknowledged_at: datetime | None) -> bool:
+    try:
+        check_can_acknowledge_alert(acknowledged_at)
+    except InvalidInput:
         return False
     return True
 

@@ -3,7 +3,8 @@
 A session's status follows the one table in ``rules.py``; every move leaves a ``StatusChange``.
 The pre-dose check, the administration, each vital-sign reading, alert and adverse event and
 the discharge are rows of their own, written once and never changed (append-only: two nurses
-on one session add rows, they never overwrite each other's). Rows change only through
+on one session add rows, they never overwrite each other's); an alert's acknowledgement is
+the one exception, written once under a row lock. Rows change only through
 ``kapstone.dosing.actions``; the database holds the invariants too.
 """
 
@@ -211,7 +212,9 @@ class VitalReading(models.Model):
 
 
 class VitalAlert(models.Model):
-    """A reading beyond its threshold (kapstone.monitoring.vitals.alerts_for)."""
+    """A reading beyond its threshold (kapstone.monitoring.vitals.alerts_for), open until a
+    nurse or prescriber acknowledges it with what was done (once: the acknowledgement is the
+    one change an alert ever takes)."""
 
     session = models.ForeignKey(DosingSession, on_delete=models.PROTECT, related_name="alerts")
     reading = models.ForeignKey(VitalReading, on_delete=models.PROTECT, related_name="alerts")
@@ -219,12 +222,32 @@ class VitalAlert(models.Model):
     limit = models.DecimalField(max_digits=7, decimal_places=2)
     source = models.TextField()
     raised_at = models.DateTimeField(auto_now_add=True)
+    acknowledged_by = models.ForeignKey(
+        USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    action_taken = models.TextField(blank=True)
 
     class Meta:
         ordering = ["raised_at", "pk"]
         constraints = [
             models.CheckConstraint(condition=Q(rule__in=["above", "below"]), name="alert_rule"),
+            # Open, or acknowledged by someone, at a time, saying what they did.
+            models.CheckConstraint(
+                condition=Q(
+                    acknowledged_by__isnull=True, acknowledged_at__isnull=True, action_taken=""
+                )
+                | (
+                    Q(acknowledged_by__isnull=False, acknowledged_at__isnull=False)
+                    & ~Q(action_taken="")
+                ),
+                name="vital_alert_acknowledged_together",
+            ),
         ]
+
+    @property
+    def is_open(self) -> bool:
+        return self.acknowledged_at is None
 
 
 class Administration(models.Model):

@@ -1,22 +1,26 @@
-"""Reads for the dosing pages: the nurse-station board in a fixed number of queries, and one
-session's timeline."""
+"""Reads for the dosing pages: the nurse-station board in a fixed number of queries, one
+session's timeline, and the monitoring schedule (vitals intervals, CADSS times) with the
+clinic's own settings."""
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
 
 from django.db.models import Count, OuterRef, Subquery
 from django.utils import timezone
 
+from kapstone.assessments.models import Assessment
+from kapstone.core.models import Organization
+from kapstone.core.prepared import Prepared
+from kapstone.dosing import gates
 from kapstone.dosing.models import DosingSession, VitalAlert, VitalReading
 from kapstone.dosing.rules import DOSED, UNDER_WAY, SessionStatus
-from kapstone.monitoring import vitals
+from kapstone.monitoring import schedule, vitals
 from kapstone.monitoring.vitals import Vital
 
-# How often the vitals are due after the dose. The protocol library has no interval yet and
-# clinical-facts.md gives none as guidance (§2.4 reports BP every 10 minutes during and every
-# 15 minutes after infusions in one published series, an observation); the clinic sets its own.
-VITALS_INTERVAL_MINUTES = 15
+CADSS = "cadss"
 DUE_VITALS = (Vital.SYSTOLIC_BP, Vital.HEART_RATE, Vital.SPO2, Vital.RESPIRATORY_RATE)
 BOARD_VITALS = (
     Vital.SYSTOLIC_BP,
@@ -26,6 +30,82 @@ BOARD_VITALS = (
     Vital.RESPIRATORY_RATE,
     Vital.MOAAS,
 )
+
+
+def clinic_monitoring() -> dict:
+    """The clinic's "monitoring" settings section ({} when it has none)."""
+    return dict(Organization.current().config.overrides_for("monitoring") or {})
+
+
+def alert_thresholds() -> dict:
+    """The vital-sign alert thresholds (monitoring/data/vitals.toml, each cited) with the
+    clinic's "monitoring.thresholds" changes, checked."""
+    overrides = _CLINIC_SETTINGS.rows()
+    changes = (
+        ((overrides[0][0] or {}).get("monitoring") or {}).get("thresholds") if overrides else None
+    )
+    return _thresholds(json.dumps(changes, sort_keys=True, default=str))
+
+
+# Every stored reading is checked against the thresholds (a monitor sends a message every few
+# seconds a bed): the clinic's settings are read each time, their parsing done once a version.
+_CLINIC_SETTINGS = Prepared(
+    lambda: Organization.objects.order_by("pk").values_list("settings_overrides")[:1], arity=0
+)
+
+
+@lru_cache(maxsize=8)
+def _thresholds(changes: str) -> dict:
+    return vitals.thresholds(json.loads(changes))
+
+
+def pre_dose_rules() -> gates.PreDoseRules:
+    """The pre-dose rules with the clinic's "monitoring.pre_dose" settings and thresholds."""
+    settings = clinic_monitoring()
+    return gates.pre_dose_rules(
+        settings.get("pre_dose"), limits=vitals.thresholds(settings.get("thresholds"))
+    )
+
+
+def monitoring_schedule() -> schedule.Schedule:
+    """The vitals intervals and CADSS times: the reviewed defaults (monitoring/data/
+    schedule.toml) with the clinic's own settings, checked."""
+    return schedule.schedule(Organization.current().config.overrides_for("monitoring"))
+
+
+def cadss_ratings(patient_ids, since: datetime) -> dict[int, list[schedule.Rating]]:
+    """The CADSS ratings of these patients answered since a time, by patient, in one query."""
+    out: dict[int, list[schedule.Rating]] = {}
+    rows = (
+        Assessment.objects.filter(
+            patient_id__in=list(patient_ids), instrument=CADSS, answered_at__gte=since
+        )
+        .order_by("answered_at", "pk")
+        .values_list("patient_id", "answered_at", "total")
+    )
+    for patient_id, answered_at, total in rows:
+        out.setdefault(patient_id, []).append(schedule.Rating(answered_at, total))
+    return out
+
+
+def cadss_for(
+    session: DosingSession,
+    plan: schedule.Schedule,
+    ratings: list[schedule.Rating],
+    now: datetime,
+) -> list[schedule.CadssTime]:
+    """The session's CADSS times, once the dose has started and until it ends."""
+    if session.dose_started_at is None or not _monitored(session):
+        return []
+    return schedule.cadss_times(
+        plan, dose_started_at=session.dose_started_at, now=now, ratings=ratings
+    )
+
+
+def _monitored(session: DosingSession) -> bool:
+    return session.status in DOSED or (
+        session.status == SessionStatus.HELD and session.dose_started_at is not None
+    )
 
 
 @dataclass(frozen=True)
@@ -40,7 +120,14 @@ class BoardRow:
     latest: dict[str, Latest] = field(default_factory=dict)
     minutes_since_dose: int | None = None
     overdue: list[str] = field(default_factory=list)
+    # Open (unacknowledged) alerts.
     alerts: int = 0
+    interval: int | None = None
+    cadss: list[schedule.CadssTime] = field(default_factory=list)
+
+    @property
+    def cadss_wanted(self) -> list[schedule.CadssTime]:
+        return [t for t in self.cadss if t.wanted]
 
     @property
     def blood_pressure(self) -> str:
@@ -67,22 +154,27 @@ def _latest(vital: Vital, column: str) -> Subquery:
 
 
 def board(
-    site_id: int | None = None, now: datetime | None = None, session_ids=None
+    site_id: int | None = None,
+    now: datetime | None = None,
+    session_ids=None,
+    plan: schedule.Schedule | None = None,
 ) -> list[BoardRow]:
-    """Every session under way: latest vitals, minutes since the dose, overdue vitals and
-    the number of alerts, in one query whatever the number of sessions (each latest value is
-    an index lookup on the session, vital and time)."""
+    """Every session under way: latest vitals, minutes since the dose, overdue vitals, the
+    number of open alerts and the CADSS due, in the same few queries whatever the number of
+    sessions (the sessions, each latest value an index lookup on the session, vital and time;
+    then the CADSS ratings of all their patients at once)."""
     now = now or timezone.now()
+    plan = plan or monitoring_schedule()
     latest = {}
     for vital in BOARD_VITALS:
         latest[f"last_{vital.value}"] = _latest(vital, "value")
         latest[f"at_{vital.value}"] = _latest(vital, "taken_at")
     sessions = (
         DosingSession.objects.filter(status__in=[s.value for s in UNDER_WAY])
-        .select_related("patient", "room")
+        .select_related("patient", "room", "administration")
         .annotate(
             alert_count=Subquery(
-                VitalAlert.objects.filter(session=OuterRef("pk"))
+                VitalAlert.objects.filter(session=OuterRef("pk"), acknowledged_at__isnull=True)
                 .order_by()
                 .values("session")
                 .annotate(n=Count("pk"))
@@ -96,6 +188,9 @@ def board(
         sessions = sessions.filter(site_id=site_id)
     if session_ids is not None:
         sessions = sessions.filter(pk__in=session_ids)
+    sessions = list(sessions)
+    dosed_at = [s.dose_started_at for s in sessions if s.dose_started_at and _monitored(s)]
+    ratings = cadss_ratings({s.patient_id for s in sessions}, min(dosed_at)) if dosed_at else {}
     rows = []
     for session in sessions:
         row = BoardRow(session=session, alerts=session.alert_count or 0)
@@ -108,11 +203,16 @@ def board(
         started = session.dose_started_at
         if started is not None:
             row.minutes_since_dose = int((now - started).total_seconds() // 60)
-        if session.status in DOSED or (session.status == SessionStatus.HELD and started):
+        if _monitored(session):
+            administration = getattr(session, "administration", None)
+            row.interval = schedule.vitals_interval(
+                plan,
+                now=now,
+                dose_stopped_at=administration.stopped_at if administration else None,
+            )
             last = {v: getattr(row.latest.get(v.value), "taken_at", None) for v in DUE_VITALS}
-            row.overdue = [
-                v.value for v in vitals.readings_overdue(last, VITALS_INTERVAL_MINUTES, now)
-            ]
+            row.overdue = [v.value for v in vitals.readings_overdue(last, row.interval, now)]
+            row.cadss = cadss_for(session, plan, ratings.get(session.patient_id, []), now)
         rows.append(row)
     return rows
 
@@ -156,14 +256,17 @@ def timeline(session: DosingSession) -> list[tuple[datetime, str, str]]:
     for when, group in by_time.items():
         text = ", ".join(f"{r.vital} {r.value.normalize():f} {r.unit}" for r in group)
         events.append((when, f"Vitals ({group[0].get_source_display().lower()})", text))
-    for alert in session.alerts.select_related("reading"):
-        events.append(
-            (
-                alert.reading.taken_at,
-                "Alert",
-                f"{alert.reading.vital} {alert.rule} {alert.limit.normalize():f}",
+    for alert in session.alerts.select_related("reading", "acknowledged_by"):
+        text = f"{alert.reading.vital} {alert.rule} {alert.limit.normalize():f}"
+        if alert.acknowledged_by:
+            when = timezone.localtime(alert.acknowledged_at).strftime("%H:%M")
+            text += (
+                f"; acknowledged by {alert.acknowledged_by.display_name} at {when}: "
+                f"{alert.action_taken}"
             )
-        )
+        else:
+            text += "; not acknowledged"
+        events.append((alert.reading.taken_at, "Alert", text))
     for event in session.adverse_events.all():
         events.append(
             (

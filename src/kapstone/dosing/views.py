@@ -16,7 +16,7 @@ from kapstone.audit.recording import record, record_reads
 from kapstone.core.forms import apply_domain_errors
 from kapstone.core.permissions import has_permission, requires
 from kapstone.dosing import actions, forms, gates, queries
-from kapstone.dosing.models import DosingSession
+from kapstone.dosing.models import DosingSession, VitalAlert
 from kapstone.dosing.rules import SessionStatus, next_step, resume_status
 from kapstone.errors import DomainError, InvalidInput, InvalidInputs
 from kapstone.patients.models import Patient
@@ -51,7 +51,7 @@ def session_list(request):
     return render(request, "dosing/list.html", {"sessions": sessions, "day": day})
 
 
-@requires(P.PATIENT_EDIT_CLINICAL)
+@requires(P.SCHEDULE_MANAGE)
 def session_new(request):
     form = forms.ScheduleForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -73,7 +73,10 @@ def session_new(request):
                 apply_domain_errors(form, error)
             else:
                 messages.success(request, "Session scheduled.")
-                return redirect("dosing_session", session.pk)
+                # Front desk books sessions but does not read the clinical record.
+                if has_permission(request.user, P.PATIENT_VIEW_CLINICAL):
+                    return redirect("dosing_session", session.pk)
+                return redirect("schedule_patient", patient.pk)
     return render(request, "dosing/new.html", {"form": form}, status=422 if form.errors else 200)
 
 
@@ -85,7 +88,8 @@ def _step_forms(request, session, bound=None) -> dict:
         "predose_form": forms.PreDoseForm(initial={"escort_confirmed": False}),
         "clear_form": forms.ClearForm(),
         "administration_form": forms.AdministrationForm(
-            initial={"started_at": now, "stopped_at": now, "route": session.route or None}
+            initial={"started_at": now, "stopped_at": now, "route": session.route or None},
+            site=session.site,
         ),
         "vitals_form": forms.VitalsForm(),
         "adverse_form": forms.AdverseEventForm(),
@@ -96,10 +100,19 @@ def _step_forms(request, session, bound=None) -> dict:
     return out
 
 
-def _render_session(request, session, bound=None, status=200):
+def _render_session(request, session, bound=None, status=200, refused_alert=None):
+    """The session screen. `refused_alert` is (alert id, its bound acknowledgement form)."""
     session.refresh_from_db()
     check = session.pre_dose_checks.order_by("-recorded_at", "-pk").first()
-    row = next(iter(queries.board(session_ids=[session.pk])), None)
+    plan = queries.monitoring_schedule()
+    row = next(iter(queries.board(session_ids=[session.pk], plan=plan)), None)
+    alerts = list(
+        session.alerts.select_related("reading", "acknowledged_by").order_by("-raised_at", "-pk")
+    )
+    open_alerts = [a for a in alerts if gates.can_acknowledge_alert(a.acknowledged_at)]
+    forms_by_alert = {a.pk: forms.acknowledge_form(a.pk) for a in open_alerts}
+    if refused_alert is not None and refused_alert[0] in forms_by_alert:
+        forms_by_alert[refused_alert[0]] = refused_alert[1]
     context = {
         "session": session,
         "patient": session.patient,
@@ -112,7 +125,12 @@ def _render_session(request, session, bound=None, status=200):
         "instructions": gates.DISCHARGE_INSTRUCTIONS,
         "can_override": has_permission(request.user, P.DOSING_OVERRIDE),
         "can_record": has_permission(request.user, P.DOSING_RECORD),
-        "alerts": list(session.alerts.select_related("reading").order_by("-raised_at")[:10]),
+        "open_alerts": [(a, forms_by_alert[a.pk]) for a in open_alerts],
+        "acknowledged_alerts": [a for a in alerts if not a.is_open][:10],
+        "refused_alert": refused_alert[1] if refused_alert else None,
+        "plan": plan,
+        "cadss": row.cadss if row else [],
+        "can_assess": has_permission(request.user, P.ASSESSMENT_RECORD),
         "S": {s.name: s.value for s in SessionStatus},
         **_step_forms(request, session, bound),
     }
@@ -173,7 +191,7 @@ def _do_clear(request, session):
 
 
 def _do_administration(request, session):
-    form = forms.AdministrationForm(request.POST)
+    form = forms.AdministrationForm(request.POST, site=session.site)
     if not form.is_valid():
         raise _FormInvalid("administration_form", form)
     data = form.cleaned_data
@@ -230,6 +248,12 @@ STEPS = {
 }
 
 
+def _bound(form_class, data, session):
+    if getattr(form_class, "takes_site", False):
+        return form_class(data, site=session.site)
+    return form_class(data)
+
+
 @requires(P.DOSING_RECORD)
 def session_step(request, pk, step):
     if step not in STEPS or request.method != "POST":
@@ -241,12 +265,12 @@ def session_step(request, pk, step):
     except _FormInvalid as invalid:
         bound = {invalid.name: invalid.form}
     except (InvalidInput, InvalidInputs) as error:
-        form = form_class(request.POST)
+        form = _bound(form_class, request.POST, session)
         form.is_valid()
         apply_domain_errors(form, error)
         bound = {name: form}
     except DomainError as error:
-        form = form_class(request.POST)
+        form = _bound(form_class, request.POST, session)
         form.is_valid()
         form.add_error(None, str(error))
         bound = {name: form}
@@ -262,15 +286,42 @@ def session_step(request, pk, step):
     return _render_session(request, session, bound, status=422)
 
 
+@requires(P.DOSING_RECORD)
+def alert_acknowledge(request, pk, alert_pk):
+    if request.method != "POST":
+        raise Http404("acknowledged by posting the form")
+    session = _session(pk)
+    alert = get_object_or_404(VitalAlert, pk=alert_pk, session=session)
+    form = forms.acknowledge_form(alert.pk, request.POST)
+    if form.is_valid():
+        try:
+            actions.acknowledge_vital_alert(
+                by=request.user, alert=alert, action_taken=form.cleaned_data["action_taken"]
+            )
+        except (InvalidInput, InvalidInputs) as error:
+            apply_domain_errors(form, error)
+        else:
+            messages.success(request, "Alert acknowledged.")
+            return redirect("dosing_session", session.pk)
+    record(
+        actor=request.user,
+        action="patient.view",
+        target=session.patient,
+        detail={"section": "dosing_session", "session": session.pk, "refused": "acknowledge"},
+    )
+    return _render_session(request, session, status=422, refused_alert=(alert.pk, form))
+
+
 def _board_context(request):
-    rows = queries.board()
+    plan = queries.monitoring_schedule()
+    rows = queries.board(plan=plan)
     record_reads(
         actor=request.user,
         action="patient.list",
         targets=[r.session.patient for r in rows],
         detail={"list": "dosing_board"},
     )
-    return {"rows": rows, "now": timezone.now(), "interval": queries.VITALS_INTERVAL_MINUTES}
+    return {"rows": rows, "now": timezone.now(), "plan": plan}
 
 
 @requires(P.DOSING_RECORD)
@@ -284,7 +335,19 @@ def board_rows(request):
 
 
 def _note_context(session):
+    started = session.dose_started_at
+    ratings = (
+        queries.cadss_ratings([session.patient_id], started).get(session.patient_id, [])
+        if started
+        else []
+    )
+    ended = session.discharged_at
     return {
+        "cadss_ratings": [
+            (r, int((r.answered_at - started).total_seconds() // 60))
+            for r in ratings
+            if ended is None or r.answered_at <= ended
+        ],
         "session": session,
         "patient": session.patient,
         "timeline": queries.timeline(session),
@@ -332,6 +395,11 @@ urlpatterns = [
     path("sessions/<int:pk>/", session_detail, name="dosing_session"),
     path("sessions/<int:pk>/note/", session_note, name="dosing_note"),
     path("sessions/<int:pk>/note.pdf", session_note_pdf, name="dosing_note_pdf"),
+    path(
+        "sessions/<int:pk>/alerts/<int:alert_pk>/acknowledge/",
+        alert_acknowledge,
+        name="dosing_alert_acknowledge",
+    ),
     path("sessions/<int:pk>/<slug:step>/", session_step, name="dosing_step"),
     path("board/", board, name="dosing_board"),
     path("board/rows/", board_rows, name="dosing_board_rows"),

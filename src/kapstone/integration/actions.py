@@ -10,13 +10,13 @@ from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from kapstone.access.roles import Permission
 from kapstone.audit.recording import record
 from kapstone.core.links import derived_token, token_hash
+from kapstone.core.models import Organization
 from kapstone.core.permissions import check_permission, has_permission
 from kapstone.errors import DomainError, InvalidInput, InvalidInputs
 from kapstone.integration import modalities
@@ -191,7 +191,6 @@ def revoke_process_note_grant(*, by, grant: ProcessNoteGrant) -> ProcessNoteGran
 # practice token can never be a check-in token. It opens the patient's practice page until it
 # expires or staff issue a new one, which closes the old.
 
-PRACTICE_LINK_DAYS = 30
 MAX_PRACTICE_LINK_DAYS = 90
 
 
@@ -202,10 +201,24 @@ class PracticeLinkUnavailable(DomainError):
         super().__init__("this link is no longer open")
 
 
+LINK_DAYS_SETTING = "home_practice.link_days"
+
+
 def practice_link_days() -> int:
-    """The clinic's practice-link lifetime (settings.KAPSTONE_PRACTICE_LINK_DAYS), 30 by
-    default: long enough to log a month's practice from one link."""
-    return int(getattr(settings, "KAPSTONE_PRACTICE_LINK_DAYS", PRACTICE_LINK_DAYS))
+    """The clinic's practice-link lifetime (``[home_practice] link_days`` in its settings;
+    shipped as 30: long enough to log a month's practice from one link). A value that is not
+    a whole number of days from 1 to the most is refused naming the setting, never guessed."""
+    config = Organization.current().config
+    raw = config.raw["home_practice"]["link_days"]
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise InvalidInput(LINK_DAYS_SETTING, _LINK_DAYS_RULE)
+    days = config.practice_link_days
+    if not 1 <= days <= MAX_PRACTICE_LINK_DAYS:
+        raise InvalidInput(LINK_DAYS_SETTING, _LINK_DAYS_RULE)
+    return days
+
+
+_LINK_DAYS_RULE = f"must be a whole number of days from 1 to {MAX_PRACTICE_LINK_DAYS}"
 
 
 def practice_token(link: PracticeLink) -> str:
@@ -319,7 +332,11 @@ def issue_practice_link(
     """A new practice link for the patient, closing any earlier one. Returns the link and its
     token: shown to staff once, e-mailed when asked; only the token's hash is kept."""
     check_permission(by, Permission.INTEGRATION_RECORD)
-    days = practice_link_days() if days is None else days
+    if days is None:
+        try:
+            days = practice_link_days()
+        except InvalidInput as error:
+            raise InvalidInputs([error]) from None
     errors = []
     if (
         not isinstance(days, int)

@@ -66,9 +66,18 @@ def practice_home(request, pk):
             "link": queries.open_practice_link(patient),
             "can_record": can_record,
             "link_form": PracticeLinkForm(initial={"email": bool(patient.email)}),
-            "link_days": actions.practice_link_days(),
+            "link_days": _link_days(),
         },
     )
+
+
+def _link_days() -> int | None:
+    """None when the clinic's setting is wrong: the page still opens, and making a link says
+    which setting to fix."""
+    try:
+        return actions.practice_link_days()
+    except InvalidInput:
+        return None
 
 
 @requires(P.INTEGRATION_RECORD)

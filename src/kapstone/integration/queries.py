@@ -6,9 +6,10 @@ Only the author and those the author granted read a note; a role grants nothing 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from django.db.models import Prefetch, Q
+from django.db.models import Prefetch, Q, prefetch_related_objects
 from django.utils import timezone
 
+from kapstone.core.prepared import Prepared
 from kapstone.integration import practice as practice_rules
 from kapstone.integration.models import (
     IntegrationSession,
@@ -60,6 +61,16 @@ def own_notes(user, session: IntegrationSession) -> list[ProcessNote]:
 
 ADHERENCE_WINDOWS = (7, 28)
 
+_ACTIVE_ASSIGNMENTS = Prepared(
+    lambda patient_id: PracticeAssignment.objects.filter(patient_id=patient_id, active=True)
+)
+# A time cannot be a prepared parameter: the link that closes last is read, then compared.
+_LATEST_LINK = Prepared(
+    lambda patient_id: PracticeLink.objects.filter(
+        patient_id=patient_id, revoked_at__isnull=True
+    ).order_by("-expires_at", "-created_at")[:1]
+)
+
 
 @dataclass(frozen=True)
 class PracticeRow:
@@ -81,15 +92,21 @@ def practice_rows(patient, *, today: date | None = None, active_only: bool = Tru
     """Each assignment with its adherence over the last 7 and 28 days: two queries."""
     today = today or timezone.localdate()
     since = today - timedelta(days=max(ADHERENCE_WINDOWS) - 1)
-    assignments = PracticeAssignment.objects.filter(patient=patient)
     if active_only:
-        assignments = assignments.filter(active=True)
-    assignments = assignments.prefetch_related(
+        # The chart's case, on every chart view: its SQL is compiled once
+        # (kapstone.core.prepared), and a patient with no practice assigned costs one query.
+        assignments = _ACTIVE_ASSIGNMENTS.instances(patient.pk)
+    else:
+        assignments = list(PracticeAssignment.objects.filter(patient=patient))
+    if not assignments:
+        return []
+    prefetch_related_objects(
+        assignments,
         Prefetch(
             "logs",
             queryset=PracticeLog.objects.filter(done_on__gte=since).order_by("-done_on", "-id"),
             to_attr="recent_logs",
-        )
+        ),
     )
     rows = []
     for assignment in assignments:
@@ -111,16 +128,15 @@ def practice_rows(patient, *, today: date | None = None, active_only: bool = Tru
 
 
 def open_practice_link(patient, *, now: datetime | None = None) -> PracticeLink | None:
+    """The patient's unrevoked link that stays open longest, if it is still open."""
     now = now or timezone.now()
-    return (
-        PracticeLink.objects.filter(patient=patient, revoked_at__isnull=True, expires_at__gt=now)
-        .order_by("-created_at")
-        .first()
-    )
+    found = _LATEST_LINK.instances(patient.pk)
+    return found[0] if found and found[0].expires_at > now else None
 
 
 def chart_practice(patient, *, today: date | None = None) -> ChartPractice:
-    """The chart's home-practice section: three queries, however many assignments."""
+    """The chart's home-practice section: two queries, three when practice is assigned,
+    however many assignments."""
     link = open_practice_link(patient)
     return ChartPractice(
         rows=practice_rows(patient, today=today),

@@ -147,13 +147,24 @@ def _part(segment: Segment, index: int, repetition: int = 1, component: int = 1)
     """Field `index`, repetition and component (1-based) of a segment, "" if absent."""
     if index >= len(segment):
         return ""
-    repetitions = segment[index].split("~")
-    if repetition > len(repetitions):
+    value = segment[index]
+    # Most fields have no repetitions, components or subcomponents: split only when there are
+    # (this runs a dozen times an OBX, for every message a monitor sends).
+    if "~" in value:
+        repetitions = value.split("~")
+        if repetition > len(repetitions):
+            return ""
+        value = repetitions[repetition - 1]
+    elif repetition != 1:
         return ""
-    components = repetitions[repetition - 1].split("^")
-    if component > len(components):
+    if "^" in value:
+        components = value.split("^")
+        if component > len(components):
+            return ""
+        value = components[component - 1]
+    elif component != 1:
         return ""
-    return components[component - 1].split("&", 1)[0]
+    return value.split("&", 1)[0] if "&" in value else value
 
 
 def _repetitions(segment: Segment, index: int) -> int:

@@ -120,12 +120,13 @@ class MLLPServer:
         self.max_message_bytes = max_message_bytes
         self._executor = ThreadPoolExecutor(1, "mllp-handler") if handler_in_thread else None
         self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.Task] = set()
+        self._connections: set[_Connection] = set()
         self.messages = 0
 
     async def start(self) -> int:
         """Listen; return the port bound (useful with port 0)."""
-        self._server = await asyncio.start_server(self._connection, self.host, self.port)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: _Connection(self), self.host, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("MLLP listener on %s port %s", self.host, self.port)
         return self.port
@@ -141,19 +142,14 @@ class MLLPServer:
         """Stop listening and end the open connections (an unfinished frame is dropped)."""
         if self._server is not None:
             self._server.close()
-        for task in list(self._connections):
-            task.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
+        connections = list(self._connections)
+        for connection in connections:
+            connection.close()
+        await asyncio.gather(*(c.closed for c in connections), return_exceptions=True)
         if self._server is not None:
             await self._server.wait_closed()
         if self._executor is not None:
             self._executor.shutdown(wait=True)
-
-    async def _answer(self, text: str) -> str:
-        if self._executor is None:
-            return self._safe_handle(text)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._safe_handle, text)
 
     def _safe_handle(self, text: str) -> str:
         try:
@@ -163,31 +159,102 @@ class MLLPServer:
             log.error("MLLP handler failed (%s); answered AR", type(error).__name__)
             return reject_ack(text, "message could not be processed")
 
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._connections.add(task)
-        framer = Framer(self.max_message_bytes)
+    def _ack_for(self, item: bytes | Oversize) -> str | None:
+        """The answer to a frame when it can be given at once, else None (handler thread)."""
+        if isinstance(item, Oversize):
+            log.warning("MLLP frame over %s bytes refused", self.max_message_bytes)
+            return reject_ack(item.head.decode("utf-8", "replace"), "message too large")
+        if self._executor is None:
+            return self._safe_handle(item.decode("utf-8", "replace"))
+        return None
+
+
+class _Connection(asyncio.Protocol):
+    """One sender's connection: frames in, ACKs out, in the order the frames came.
+
+    A protocol rather than asyncio streams: a monitor waits for each ACK before it sends the
+    next message, so the listener's time per message is the rate, and the stream reader's and
+    writer's coroutines cost as much as reading the message. While ACKs wait for a handler
+    thread, or the sender is not reading them, reading pauses.
+    """
+
+    def __init__(self, server: MLLPServer):
+        self.server = server
+        self.framer = Framer(server.max_message_bytes)
+        self.transport: asyncio.Transport | None = None
+        self.waiting: list[bytes | Oversize] = []  # frames behind one in a handler thread
+        self.worker: asyncio.Task | None = None
+        self.closed: asyncio.Future = asyncio.get_running_loop().create_future()
+        self.writing_paused = False
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        self.server._connections.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        items = self.framer.feed(data)
+        if self.worker is not None:
+            self.waiting += items
+            return
+        server = self.server
+        for position, item in enumerate(items):
+            ack = server._ack_for(item)
+            if ack is None:
+                self.waiting += items[position:]
+                self.worker = asyncio.get_running_loop().create_task(self._work())
+                self.transport.pause_reading()
+                return
+            server.messages += 1
+            self.transport.write(frame(ack))
+
+    async def _work(self) -> None:
+        """Answer the waiting frames one at a time on the handler thread, in order."""
+        server = self.server
+        loop = asyncio.get_running_loop()
         try:
-            while data := await reader.read(READ_SIZE):
-                for item in framer.feed(data):
-                    if isinstance(item, Oversize):
-                        log.warning("MLLP frame over %s bytes refused", self.max_message_bytes)
-                        head = item.head.decode("utf-8", "replace")
-                        ack = reject_ack(head, "message too large")
-                    else:
-                        ack = await self._answer(item.decode("utf-8", "replace"))
-                    self.messages += 1
-                    writer.write(frame(ack))
-                await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
+            while self.waiting:
+                item = self.waiting.pop(0)
+                ack = server._ack_for(item)
+                if ack is None:
+                    ack = await loop.run_in_executor(
+                        server._executor, server._safe_handle, item.decode("utf-8", "replace")
+                    )
+                server.messages += 1
+                if self.transport.is_closing():
+                    return
+                self.transport.write(frame(ack))
         finally:
-            if framer.skipped_bytes or framer.dropped_frames:
-                log.warning(
-                    "MLLP connection closed: %s bytes outside frames, %s unfinished frames",
-                    framer.skipped_bytes,
-                    framer.dropped_frames,
-                )
-            writer.close()
-            self._connections.discard(task)
+            self.worker = None
+            transport = self.transport
+            if transport is not None and not transport.is_closing() and not self.writing_paused:
+                transport.resume_reading()
+
+    def pause_writing(self) -> None:
+        # The sender is not reading its ACKs: stop reading its messages until it does.
+        self.writing_paused = True
+        self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
+        if self.worker is None:
+            self.transport.resume_reading()
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+        if self.transport is not None:
+            self.transport.close()
+
+    def connection_lost(self, exc) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+        framer = self.framer
+        if framer.skipped_bytes or framer.dropped_frames:
+            log.warning(
+                "MLLP connection closed: %s bytes outside frames, %s unfinished frames",
+                framer.skipped_bytes,
+                framer.dropped_frames,
+            )
+        self.server._connections.discard(self)
+        if not self.closed.done():
+            self.closed.set_result(None)

@@ -17,12 +17,13 @@ It records the readings (and their alerts, `vitals.alerts_for`) in one transacti
 audit event, and raises a DomainError to refuse them. A monitor resends a message it got no
 ACK for, so the same `control_id` may arrive twice: recording it once is the function's job.
 
-Until that function exists every message is answered AE "no store for readings yet". Each
-refusal is a fixed phrase: the ACK and the log never carry the record number.
+Where that function is missing every message is answered AE "no store for readings yet".
+Each refusal is a fixed phrase: the ACK and the log never carry the record number.
 """
 
 import logging
 from collections.abc import Sequence
+from functools import cache
 from importlib import import_module
 
 from kapstone.errors import DomainError, InvalidInput, InvalidInputs
@@ -39,22 +40,34 @@ def _recorder():
     return getattr(import_module(RECORDER_MODULE), RECORDER_NAME, None)
 
 
-def find_patient(record_number: str):
+@cache
+def _lookups():
+    """The two lookups every message makes, compiled once (kapstone.core.prepared): building
+    their SQL cost more than storing the readings."""
+    from kapstone.core.prepared import Prepared
+    from kapstone.dosing.models import DosingSession
     from kapstone.patients.models import Patient
 
-    return Patient.objects.filter(record_number=record_number).first()
+    patient = Prepared(lambda record_number: Patient.objects.filter(record_number=record_number))
+    session = Prepared(
+        lambda patient_id: (
+            DosingSession.objects.under_way()
+            .filter(patient_id=patient_id)
+            .order_by("-scheduled_start", "-pk")[:1]
+        )
+    )
+    return patient, session
+
+
+def find_patient(record_number: str):
+    found = _lookups()[0].instances(record_number)
+    return found[0] if found else None
 
 
 def session_in_progress(patient):
     """The patient's session under way (checked in to ready for discharge, or held), if any."""
-    from kapstone.dosing.models import DosingSession
-
-    return (
-        DosingSession.objects.under_way()
-        .filter(patient=patient)
-        .order_by("-scheduled_start", "-pk")
-        .first()
-    )
+    found = _lookups()[1].instances(patient.pk)
+    return found[0] if found else None
 
 
 def store_readings(

@@ -7,6 +7,11 @@ are the pure modules: ``series.generate`` builds a series from the signed plan,
 refuses double bookings. Writers lock the patient, the rooms and the staff involved (in that
 order) before reading the bookings they check against, so two writers cannot both book the
 same time.
+
+A dosing appointment owns the dosing session the nurses work from: booking makes it through
+``kapstone.dosing.actions.schedule_session`` (which writes its own audit event), moving moves
+it while it is still only scheduled, cancelling cancels it through the dosing lifecycle. The
+integration window and dosing spacing are the clinic's (``clinic_series_rules``).
 """
 
 import secrets
@@ -20,21 +25,34 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from kapstone.access.roles import Permission
+from kapstone.access.roles import Permission, Role
 from kapstone.audit.recording import record
 from kapstone.core.links import token_hash as feed_token_hash
-from kapstone.core.models import Room, Site
+from kapstone.core.models import Organization, Room, Site
 from kapstone.core.permissions import check_permission
+from kapstone.dosing import actions as dosing
+from kapstone.dosing.models import DosingSession
+from kapstone.dosing.rules import SessionStatus
 from kapstone.errors import InvalidInput, InvalidInputs
 from kapstone.patients.models import Patient
 from kapstone.scheduling import rules as staffing
-from kapstone.scheduling import series
+from kapstone.scheduling import series, validate
 from kapstone.scheduling.models import Appointment, FeedToken, RetreatRun, StaffHours
 from kapstone.scheduling.rules import Kind
 from kapstone.treatment.models import TreatmentPlan
 
 # A site with no staff hours recorded is open on weekdays, 08:00 to 18:00.
 DEFAULT_OPENING = series.OpeningHours.weekdays(time(8), time(18))
+
+
+def clinic_series_rules() -> series.SeriesRules:
+    """The integration window and dosing spacing: the shipped defaults with the clinic's
+    "scheduling" settings. A bad setting is refused naming its key."""
+    settings = Organization.current().config.overrides_for("scheduling")
+    try:
+        return series.clinic_rules(settings)
+    except InvalidInput as error:
+        raise InvalidInputs([error]) from None
 
 
 def zone_of(site: Site) -> ZoneInfo:
@@ -183,7 +201,8 @@ def generate_series(
     rules: series.SeriesRules | None = None,
 ) -> list[Appointment]:
     """The patient's whole series from their signed plan: the plan's program, frequency and
-    number of dosing sessions, each dosing session followed by its integration session."""
+    number of dosing sessions, each dosing session followed by its integration session, and
+    each dosing appointment's dosing session (naming ``session_prescriber``)."""
     check_permission(by, Permission.SCHEDULE_MANAGE)
     errors: list[InvalidInput] = []
     if plan.patient_id != patient.pk or plan.status != "signed":
@@ -209,6 +228,7 @@ def generate_series(
     if errors:
         raise InvalidInputs(errors)
     _lock(patient, [dosing_room, integration_room], [dosing_staff, integration_staff])
+    rules = rules or clinic_series_rules()
     series_id = uuid.uuid4()
     modalities = list(plan.modalities or [])
     pure_plan = series.SeriesPlan(
@@ -244,31 +264,70 @@ def generate_series(
         raise InvalidInputs(problems)
     zone = zone_of(site)
     _refuse_conflicts(placed, zone, patient)
-    appointments = [
-        Appointment.objects.create(
-            patient=patient,
-            plan=plan,
-            kind=o.kind.value,
-            series_id=series_id,
-            index=o.index,
-            uid=o.uid,
-            start=_aware(o.start, zone),
-            end=_aware(o.end, zone),
-            site=site,
-            room=dosing_room if o.kind is Kind.DOSING else integration_room,
-            staff=dosing_staff if o.kind is Kind.DOSING else integration_staff,
-            route=o.route or "",
-            modality=o.modality or "",
-            created_by=by,
+    rooms = {o.uid: dosing_room if o.kind is Kind.DOSING else integration_room for o in placed}
+    staff = {o.uid: dosing_staff if o.kind is Kind.DOSING else integration_staff for o in placed}
+    return _book(by=by, patient=patient, plan=plan, site=site, series_id=series_id,
+                 occurrences=placed, rooms=rooms, staff=staff)  # fmt: skip
+
+
+def session_prescriber(plan: TreatmentPlan, dosing_clinician):
+    """The prescriber a dosing session names: the dosing clinician when they are a prescriber
+    (they are in the room), otherwise the prescriber who signed the plan, who answers for the
+    dose it orders."""
+    if dosing_clinician is not None and Role.PRESCRIBER in dosing_clinician.roles:
+        return dosing_clinician
+    return plan.signed_by
+
+
+def _book(
+    *, by, patient, plan, site, series_id, occurrences, rooms, staff, retreat=None
+) -> list[Appointment]:
+    """Writes a checked series: the appointments, and for each dosing appointment the dosing
+    session the nurses' list shows, in the caller's transaction."""
+    zone = zone_of(site)
+    appointments = []
+    for o in occurrences:
+        start = _aware(o.start, zone)
+        session = None
+        if o.kind is Kind.DOSING:
+            session = dosing.schedule_session(
+                by=by,
+                patient=patient,
+                site=site,
+                scheduled_start=start,
+                prescriber=session_prescriber(plan, staff[o.uid]),
+                room=rooms[o.uid],
+            )
+        appointments.append(
+            Appointment.objects.create(
+                patient=patient,
+                plan=plan,
+                kind=o.kind.value,
+                series_id=series_id,
+                index=o.index,
+                uid=o.uid,
+                start=start,
+                end=_aware(o.end, zone),
+                site=site,
+                room=rooms[o.uid],
+                staff=staff[o.uid],
+                route=o.route or "",
+                modality=o.modality or "",
+                dosing_session=session,
+                retreat=retreat,
+                created_by=by,
+            )
         )
-        for o in placed
-    ]
     record(
         actor=by,
         action="schedule.series.create",
         target=appointments[0],
         patient=patient,
-        detail={"series": str(series_id), "appointments": len(appointments)},
+        detail={
+            "series": str(series_id),
+            "appointments": len(appointments),
+            "dosing_sessions": sum(1 for a in appointments if a.dosing_session_id),
+        },
     )
     return appointments
 
@@ -295,6 +354,7 @@ def _edit(
     check_permission(by, Permission.SCHEDULE_MANAGE)
     if new_start is None:
         raise InvalidInputs([InvalidInput("new_start", "is required")])
+    rules = rules or clinic_series_rules()
     current = Appointment.objects.select_related("site").get(pk=appointment.pk)
     if current.status != Appointment.Status.BOOKED:
         raise InvalidInputs([InvalidInput("appointment", "has been cancelled")])
@@ -323,6 +383,7 @@ def _edit(
         raise InvalidInputs(problems)
     _refuse_conflicts(changed, zone, current.patient, own_series=current.series_id)
     by_uid = {a.uid: a for a in booked}
+    sessions = _sessions_to_move([by_uid[o.uid] for o in changed])
     saved = []
     for occurrence in changed:
         row = by_uid[occurrence.uid]
@@ -330,14 +391,40 @@ def _edit(
         row.end = _aware(occurrence.end, zone)
         row.save(update_fields=["start", "end"])
         saved.append(row)
+        session = sessions.get(row.dosing_session_id)
+        if session is not None and session.scheduled_start != row.start:
+            dosing.reschedule_session(by=by, session=session, scheduled_start=row.start)
     record(
         actor=by,
         action="schedule.series.shift" if whole else "schedule.appointment.move",
         target=current,
         patient=current.patient,
-        detail={"series": str(current.series_id), "moved": len(saved), "fields": ["start", "end"]},
+        detail={
+            "series": str(current.series_id),
+            "moved": len(saved),
+            "dosing_sessions": len(sessions),
+            "fields": ["start", "end"],
+        },
     )
     return saved
+
+
+def _sessions_to_move(rows: list[Appointment]) -> dict[int, DosingSession]:
+    """The dosing sessions of these appointments, locked; refused unless each is still only
+    scheduled (once the patient has checked in the session is under way where it is)."""
+    ids = sorted(row.dosing_session_id for row in rows if row.dosing_session_id)
+    sessions = {s.pk: s for s in DosingSession.objects.select_for_update().filter(pk__in=ids)}
+    if any(s.status != SessionStatus.SCHEDULED for s in sessions.values()):
+        raise InvalidInputs(
+            [
+                InvalidInput(
+                    "new_start",
+                    "a dosing session that is checked in, under way, closed or cancelled "
+                    "cannot be moved",
+                )
+            ]
+        )
+    return sessions
 
 
 def move_occurrence(
@@ -371,17 +458,42 @@ def cancel(*, by, appointment: Appointment) -> list[Appointment]:
     )
     if not pair:
         raise InvalidInputs([InvalidInput("appointment", "has already been cancelled")])
+    ids = sorted(row.dosing_session_id for row in pair if row.dosing_session_id)
+    sessions = list(DosingSession.objects.select_for_update().filter(pk__in=ids))
+    # A session the nurses have already cancelled stays as it is; one under way or closed is
+    # theirs, not the schedule's, to end.
+    to_cancel = [s for s in sessions if s.status == SessionStatus.SCHEDULED]
+    if any(s.status not in (SessionStatus.SCHEDULED, SessionStatus.CANCELLED) for s in sessions):
+        raise InvalidInputs(
+            [
+                InvalidInput(
+                    "appointment",
+                    "its dosing session is checked in, under way or closed and cannot be "
+                    "cancelled from the schedule",
+                )
+            ]
+        )
     for row in pair:
         row.status = Appointment.Status.CANCELLED
         row.save(update_fields=["status"])
+    for session in to_cancel:
+        dosing.cancel_scheduled_session(by=by, session=session, reason=CANCEL_REASON)
     record(
         actor=by,
         action="schedule.appointment.cancel",
         target=appointment,
         patient=appointment.patient,
-        detail={"series": str(appointment.series_id), "cancelled": len(pair)},
+        detail={
+            "series": str(appointment.series_id),
+            "cancelled": len(pair),
+            "dosing_sessions": len(to_cancel),
+        },
     )
     return pair
+
+
+# The dosing session's timeline says where its cancellation came from.
+CANCEL_REASON = "appointment cancelled on the schedule"
 
 
 # Calendar feeds
@@ -452,3 +564,173 @@ def request_retreat(*, by, site: Site, patients, start: date, days: int) -> Retr
     )
     transaction.on_commit(lambda: tasks.run_retreat(run.pk))
     return run
+
+
+# Staff hours
+
+
+@transaction.atomic
+def add_staff_hours(*, by, staff, site: Site, weekday: int, start: time, end: time) -> StaffHours:
+    """When a member of staff works at a site on a weekday. One person's hours at one site on
+    one weekday never overlap (series.staff_hours_problems), so the opening hours and the
+    clinician's cover read one span for each stretch of work."""
+    check_permission(by, Permission.SCHEDULE_MANAGE)
+    errors: list[InvalidInput] = []
+    if staff is None or not staff.is_active:
+        errors.append(InvalidInput("staff", "must be an active member of staff"))
+    if site is None or not site.active:
+        errors.append(InvalidInput("site", "must be an active site"))
+    errors += series.staff_hours_problems([], weekday, start, end)
+    if errors:
+        raise InvalidInputs(errors)
+    # Two managers adding hours for one person at once must not both pass the overlap check.
+    get_user_model().objects.select_for_update().filter(pk=staff.pk).exists()
+    existing = StaffHours.objects.filter(staff=staff, site=site, weekday=weekday)
+    errors = series.staff_hours_problems(existing.values_list("start", "end"), weekday, start, end)
+    if errors:
+        raise InvalidInputs(errors)
+    hours = StaffHours.objects.create(staff=staff, site=site, weekday=weekday, start=start, end=end)
+    record(
+        actor=by,
+        action="schedule.staff_hours.add",
+        target=hours,
+        detail={"staff": staff.pk, "site": site.pk, "fields": ["weekday", "start", "end"]},
+    )
+    return hours
+
+
+@transaction.atomic
+def remove_staff_hours(*, by, hours: StaffHours) -> None:
+    """Removes one stretch of hours. Sessions already booked in it stay booked: the check
+    applies when booking or moving."""
+    check_permission(by, Permission.SCHEDULE_MANAGE)
+    row = StaffHours.objects.select_for_update().filter(pk=hours.pk).first()
+    if row is None:
+        raise InvalidInputs([InvalidInput("hours", "have already been removed")])
+    record(
+        actor=by,
+        action="schedule.staff_hours.remove",
+        target=row,
+        detail={"staff": row.staff_id, "site": row.site_id, "weekday": row.weekday},
+    )
+    row.delete()
+
+
+# Booking a retreat's schedule
+
+
+def _retreat_occurrences(run: RetreatRun, cohort) -> list[series.Occurrence]:
+    """The stored schedule as occurrences, each patient's sessions under a new series."""
+    specs = {p.key: p for p in cohort.patients}
+    series_ids = {key: str(uuid.uuid4()) for key in specs}
+    found = []
+    for s in run.result.get("sessions", []):
+        key = str(s["patient"])
+        kind = Kind(s["kind"])
+        spec = specs[key].spec(kind) if key in specs else None
+        found.append(
+            series.Occurrence(
+                kind=kind,
+                start=datetime.fromisoformat(s["start"]),
+                end=datetime.fromisoformat(s["end"]),
+                series_id=series_ids.get(key, key),
+                index=int(s["index"]),
+                patient=key,
+                room=str(s["room"]) if s.get("room") else None,
+                staff=tuple(str(person) for person in s.get("staff", [])),
+                route=spec.route if spec else None,
+                modality=spec.modality if spec else None,
+            )
+        )
+    return found
+
+
+def _retreat_conflicts(proposed: list[series.Occurrence], zone: ZoneInfo) -> list[InvalidInput]:
+    """Each retreat session that overlaps a booked appointment of its patient, room or
+    clinician, named by its session and time (never by patient)."""
+    if not proposed:
+        return []
+    first = _aware(min(o.start for o in proposed), zone)
+    last = _aware(max(o.end for o in proposed), zone)
+    patients = {int(o.patient) for o in proposed}
+    rooms = {int(o.room) for o in proposed if o.room}
+    staff = {int(person) for o in proposed for person in o.staff}
+    existing = Appointment.objects.filter(
+        Q(patient__in=patients) | Q(room__in=rooms) | Q(staff__in=staff),
+        status=Appointment.Status.BOOKED,
+        start__lt=last,
+        end__gt=first,
+    )
+    found = series.conflicts([occurrence_of(a, zone) for a in existing], proposed)
+    messages = dict.fromkeys(
+        f"{Kind(c.proposed.kind).label.lower()} {c.proposed.index} at "
+        f"{c.proposed.start:%a %d %b %H:%M} overlaps another booking of the same {c.resource}"
+        for c in found
+    )
+    return [InvalidInput("schedule", message) for message in messages]
+
+
+@transaction.atomic
+def book_retreat(*, by, run: RetreatRun) -> list[Appointment]:
+    """Books the optimizer's schedule for every patient of the cohort at once, after checking
+    it again against today's staff, credentials, rooms, rules and bookings: a schedule found
+    days ago may no longer hold. All or nothing; a run is booked once."""
+    from kapstone.scheduling import tasks
+
+    check_permission(by, Permission.SCHEDULE_MANAGE)
+    run = RetreatRun.objects.select_for_update().select_related("site").get(pk=run.pk)
+    if run.booked:
+        raise InvalidInputs([InvalidInput("run", "has already been booked")])
+    if run.status != RetreatRun.Status.DONE or not run.result.get("sessions"):
+        raise InvalidInputs([InvalidInput("run", "has no schedule to book")])
+    patients = list(run.patients.order_by("pk"))
+    plans = {p.pk: signed_plan(p) for p in patients}
+    if any(plan is None for plan in plans.values()):
+        raise InvalidInputs([InvalidInput("patients", "each needs a signed treatment plan")])
+    for patient in patients:
+        Patient.objects.select_for_update().filter(pk=patient.pk).exists()
+    cohort = tasks.build_cohort(run, series_rules=clinic_series_rules())
+    proposed = _retreat_occurrences(run, cohort)
+    room_ids = sorted({int(o.room) for o in proposed if o.room})
+    staff_ids = sorted({int(person) for o in proposed for person in o.staff})
+    list(Room.objects.select_for_update().filter(pk__in=room_ids).order_by("pk"))
+    people = get_user_model().objects.select_for_update().filter(pk__in=staff_ids)
+    people = {person.pk: person for person in people.order_by("pk")}
+    problems = [
+        InvalidInput(violation.rule, violation.message)
+        for violation in validate.validate(cohort, proposed)
+    ]
+    if problems:
+        raise InvalidInputs(problems)
+    zone = zone_of(run.site)
+    clashes = _retreat_conflicts(proposed, zone)
+    if clashes:
+        raise InvalidInputs(clashes)
+    rooms = {r.pk: r for r in Room.objects.filter(pk__in=room_ids)}
+    booked: list[Appointment] = []
+    for patient in patients:
+        mine = sorted(
+            (o for o in proposed if o.patient == str(patient.pk)),
+            key=lambda o: (o.start, o.kind is Kind.INTEGRATION),
+        )
+        booked += _book(
+            by=by,
+            patient=patient,
+            plan=plans[patient.pk],
+            site=run.site,
+            series_id=uuid.UUID(mine[0].series_id),
+            occurrences=mine,
+            rooms={o.uid: rooms.get(int(o.room)) if o.room else None for o in mine},
+            staff={o.uid: people.get(int(o.staff[0])) if o.staff else None for o in mine},
+            retreat=run,
+        )
+    run.booked_at = timezone.now()
+    run.booked_by = by
+    run.save(update_fields=["booked_at", "booked_by"])
+    record(
+        actor=by,
+        action="schedule.retreat.book",
+        target=run,
+        detail={"patients": len(patients), "appointments": len(booked)},
+    )
+    return booked

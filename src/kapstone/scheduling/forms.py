@@ -92,3 +92,23 @@ class RetreatForm(forms.Form):
             label="Patients",
             help_text="Patients with a signed treatment plan.",
         )
+
+
+class StaffHoursForm(forms.Form):
+    # Chosen by username and site code: the values stay the same wherever the form is posted
+    # from.
+    staff = _StaffChoice(
+        queryset=get_user_model()
+        .objects.filter(is_active=True)
+        .order_by("last_name", "first_name"),
+        to_field_name="username",
+        label="Member of staff",
+    )
+    site = forms.ModelChoiceField(
+        queryset=Site.objects.filter(active=True), to_field_name="code", label="Site"
+    )
+    weekday = forms.TypedChoiceField(
+        choices=[(str(day), name) for day, name in enumerate(WEEKDAYS)], coerce=int, label="Day"
+    )
+    start = forms.TimeField(label="From", widget=forms.TimeInput(attrs={"type": "time"}))
+    end = forms.TimeField(label="Until", widget=forms.TimeInput(attrs={"type": "time"}))

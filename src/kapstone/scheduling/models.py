@@ -11,6 +11,7 @@ from django.db.models import F, Q
 
 from kapstone.core.models import Room, Site
 from kapstone.patients.models import Patient
+from kapstone.scheduling.series import WEEKDAYS
 from kapstone.treatment.models import TreatmentPlan
 
 
@@ -31,6 +32,10 @@ class StaffHours(models.Model):
             models.CheckConstraint(condition=Q(end__gt=F("start")), name="staff_hours_end_after"),
             models.CheckConstraint(condition=Q(weekday__lte=6), name="staff_hours_weekday"),
         ]
+
+    @property
+    def weekday_name(self) -> str:
+        return WEEKDAYS[self.weekday]
 
 
 class Appointment(models.Model):
@@ -66,6 +71,23 @@ class Appointment(models.Model):
     route = models.CharField(max_length=20, blank=True)
     modality = models.CharField(max_length=40, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.BOOKED)
+    # A dosing appointment owns the dosing session the nurses work from; moving or cancelling
+    # the appointment moves or cancels it (kapstone.scheduling.actions).
+    dosing_session = models.OneToOneField(
+        "dosing.DosingSession",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="appointment",
+    )
+    # The retreat run it was booked from, if any.
+    retreat = models.ForeignKey(
+        "RetreatRun",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="appointments",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
@@ -84,6 +106,11 @@ class Appointment(models.Model):
             models.CheckConstraint(
                 condition=Q(kind__in=["dosing", "integration"]), name="appointment_kind_known"
             ),
+            # Only a dosing appointment has a dosing session.
+            models.CheckConstraint(
+                condition=Q(kind="dosing") | Q(dosing_session__isnull=True),
+                name="appointment_session_only_dosing",
+            ),
         ]
 
 
@@ -100,7 +127,8 @@ class FeedToken(models.Model):
 
 class RetreatRun(models.Model):
     """One request to schedule a retreat cohort, and what the optimizer found: the sessions
-    (patients by id) or the rules that cannot be met. Nothing is booked from it."""
+    (patients by id) or the rules that cannot be met. A found schedule is booked at most once
+    (``actions.book_retreat``), which sets ``booked_at`` and ``booked_by``."""
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Waiting for the optimizer"
@@ -119,10 +147,24 @@ class RetreatRun(models.Model):
     )
     requested_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    booked_at = models.DateTimeField(null=True, blank=True)
+    booked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         constraints = [
             models.CheckConstraint(
                 condition=Q(days__gte=1) & Q(days__lte=14), name="retreat_days_range"
             ),
+            # Booked names who and when, and only a found schedule is booked.
+            models.CheckConstraint(
+                condition=Q(booked_at__isnull=True, booked_by__isnull=True)
+                | Q(booked_at__isnull=False, booked_by__isnull=False, status="done"),
+                name="retreat_booked_whole",
+            ),
         ]
+
+    @property
+    def booked(self) -> bool:
+        return self.booked_at is not None

@@ -94,6 +94,86 @@ def default_rules(**overrides) -> SeriesRules:
     return SeriesRules(**values)
 
 
+# A clinic's "scheduling" settings have the shape of data/defaults.toml: section, key, and the
+# SeriesRules field each key sets.
+CLINIC_KEYS: dict[str, dict[str, str]] = {
+    "integration_window": {
+        "min_hours": "integration_min_hours",
+        "max_hours": "integration_max_hours",
+        "before_next_dosing": "integration_before_next_dosing",
+    },
+    "dosing_spacing": {"min_hours": "min_spacing_hours"},
+}
+# Catches hours typed as minutes (a window of 1440 hours); not a clinical limit.
+MOST_HOURS = Decimal(24 * 28)
+
+
+def _clinic_hours(name: str, value) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise InvalidInput(name, "must be a number of hours")
+    hours = Decimal(str(value))
+    if not hours.is_finite() or not 0 <= hours <= MOST_HOURS:
+        raise InvalidInput(name, f"must be a number of hours from 0 to {MOST_HOURS}")
+    return hours
+
+
+def clinic_rules(settings: Mapping | None) -> SeriesRules:
+    """The shipped defaults with the clinic's "scheduling" settings applied. Unknown sections
+    and keys and values of the wrong kind are refused, naming the key (never the value), so a
+    typo cannot silently leave the default in force."""
+    changed: dict = {}
+    problems: list[InvalidInput] = []
+    changed_sections: list[str] = []
+    for section, entries in (settings or {}).items():
+        keys = CLINIC_KEYS.get(section)
+        if keys is None:
+            problems.append(InvalidInput(f"scheduling.{section}", "is not a scheduling setting"))
+            continue
+        if not isinstance(entries, Mapping):
+            problems.append(InvalidInput(f"scheduling.{section}", "must be a table of settings"))
+            continue
+        changed_sections.append(section)
+        for key, value in entries.items():
+            name = f"scheduling.{section}.{key}"
+            if key == "source":
+                if not isinstance(value, str) or not value.strip():
+                    problems.append(InvalidInput(name, "must say where the values come from"))
+                continue
+            if key not in keys:
+                problems.append(InvalidInput(name, "is not a scheduling setting"))
+            elif key == "before_next_dosing":
+                if isinstance(value, bool):
+                    changed[keys[key]] = value
+                else:
+                    problems.append(InvalidInput(name, "must be true or false"))
+            else:
+                try:
+                    changed[keys[key]] = _clinic_hours(name, value)
+                except InvalidInput as error:
+                    problems.append(error)
+    if problems:
+        raise InvalidInputs(problems)
+    if changed_sections:
+        raw = _shipped()
+        sources = {
+            section: str(
+                (settings or {})[section].get("source")
+                or f"the clinic's own setting (shipped: {raw[section]['source']})"
+            )
+            for section in ("integration_window", "dosing_spacing")
+            if section in changed_sections
+        }
+        window = sources.get("integration_window", raw["integration_window"]["source"])
+        spacing = sources.get("dosing_spacing", raw["dosing_spacing"]["source"])
+        changed["source"] = f"window: {window}; spacing: {spacing}"
+    try:
+        return default_rules(**changed)
+    except InvalidInput as error:
+        # The window's ends are only wrong together: name the minimum the clinic set.
+        field = "scheduling.integration_window.min_hours"
+        raise InvalidInputs([InvalidInput(field, error.message)]) from None
+
+
 @dataclass(frozen=True)
 class OpeningHours:
     """Weekday (0 is Monday) to opening and closing time; a day not listed is closed."""
@@ -111,6 +191,30 @@ class OpeningHours:
     @classmethod
     def weekdays(cls, opens: time, closes: time, days: Iterable[int] = range(5)):
         return cls({day: (opens, closes) for day in days})
+
+
+def staff_hours_problems(
+    existing: Iterable[tuple[time, time]], weekday, start: time | None, end: time | None
+) -> list[InvalidInput]:
+    """What is wrong with new hours for one person at one site, given their hours already set
+    there on that weekday. Touching hours (one ends as the next starts) are fine; overlapping
+    ones would count the same stretch twice."""
+    problems = []
+    if isinstance(weekday, bool) or not isinstance(weekday, int) or not 0 <= weekday <= 6:
+        problems.append(InvalidInput("weekday", "must be a weekday from Monday to Sunday"))
+    if start is None:
+        problems.append(InvalidInput("start", "is required"))
+    if end is None:
+        problems.append(InvalidInput("end", "is required"))
+    if start is None or end is None:
+        return problems
+    if not start < end:
+        problems.append(InvalidInput("end", "must be after the start"))
+    elif any(start < other_end and other_start < end for other_start, other_end in existing):
+        problems.append(
+            InvalidInput("start", "overlaps hours already set for them at this site that day")
+        )
+    return problems
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from kapstone.access.roles import Role
 from kapstone.core.models import Room
 from kapstone.credentials.queries import held_by
 from kapstone.errors import DomainError
-from kapstone.scheduling import actions, cohort, optimizer, rules
+from kapstone.scheduling import actions, cohort, optimizer, rules, series
 from kapstone.scheduling.models import RetreatRun, StaffHours
 
 log = logging.getLogger(__name__)
@@ -22,9 +22,10 @@ CLINICAL_ROLES = {Role.PRESCRIBER, Role.NURSE, Role.THERAPIST}
 TIME_LIMIT_SECONDS = 10.0
 
 
-def build_cohort(run: RetreatRun) -> cohort.Cohort:
+def build_cohort(run: RetreatRun, series_rules: series.SeriesRules | None = None) -> cohort.Cohort:
     """The cohort from the record: the patients' signed plans, the site's rooms and the staff
-    with hours there, with their current credentials."""
+    with hours there, with their current credentials, under the clinic's integration window
+    and dosing spacing."""
     patients = []
     for patient in run.patients.order_by("pk"):
         plan = actions.signed_plan(patient)
@@ -65,6 +66,7 @@ def build_cohort(run: RetreatRun) -> cohort.Cohort:
         patients=tuple(patients),
         rooms=rooms,
         staff=tuple(staff),
+        series_rules=series_rules or actions.clinic_series_rules(),
     )
 
 

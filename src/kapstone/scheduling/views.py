@@ -1,5 +1,6 @@
 """The schedule: the day and week calendar, a patient's series, editing one session or the
-rest of the series, and each clinician's calendar feed.
+rest of the series, retreats (request, result, booking), staff hours and each clinician's
+calendar feed.
 
 The feed is public: its address's token is the only key (32 random bytes; only its hash is
 kept), and it carries no patient data (kapstone.scheduling.ical), so a leaked link shows when
@@ -26,10 +27,16 @@ from kapstone.core.permissions import has_permission, public, requires
 from kapstone.errors import InvalidInput, InvalidInputs
 from kapstone.patients.models import Patient
 from kapstone.scheduling import actions, ical
-from kapstone.scheduling.forms import CalendarForm, MoveForm, RetreatForm, SeriesForm
-from kapstone.scheduling.models import Appointment, FeedToken, RetreatRun
+from kapstone.scheduling.forms import (
+    CalendarForm,
+    MoveForm,
+    RetreatForm,
+    SeriesForm,
+    StaffHoursForm,
+)
+from kapstone.scheduling.models import Appointment, FeedToken, RetreatRun, StaffHours
 from kapstone.scheduling.rules import Kind
-from kapstone.scheduling.series import Occurrence
+from kapstone.scheduling.series import WEEKDAYS, Occurrence
 from kapstone.staff.models import User
 
 Booked = Appointment.Status.BOOKED
@@ -226,8 +233,9 @@ def schedule_cancel(request, pk):
     appointment = _appointment(pk)
     try:
         cancelled = actions.cancel(by=request.user, appointment=appointment)
-    except (InvalidInput, InvalidInputs):
-        messages.error(request, "Nothing was saved: the session was already cancelled.")
+    except (InvalidInput, InvalidInputs) as error:
+        errors = error.errors if isinstance(error, InvalidInputs) else [error]
+        messages.error(request, f"Nothing was saved: the session {errors[0].message}.")
     else:
         messages.success(request, f"Cancelled {len(cancelled)} sessions.")
     return redirect("schedule_patient", pk=appointment.patient_id)
@@ -319,7 +327,7 @@ def retreat_new(request):
 
 
 @requires(P.SCHEDULE_MANAGE)
-def retreat_result(request, pk):
+def retreat_result(request, pk, booking_problems=None):
     run = get_object_or_404(RetreatRun.objects.select_related("site"), pk=pk)
     patients = {p.pk: p for p in run.patients.order_by("pk")}
     rooms = {r.pk: r for r in Room.objects.filter(site=run.site)}
@@ -347,8 +355,82 @@ def retreat_result(request, pk):
     return render(
         request,
         "scheduling/retreat_result.html",
-        {"run": run, "rows": rows, "problems": run.result.get("problems", [])},
+        {
+            "run": run,
+            "rows": rows,
+            "problems": run.result.get("problems", []),
+            "booking_problems": booking_problems or [],
+            "can_book": run.status == RetreatRun.Status.DONE and not run.booked and bool(rows),
+        },
+        status=422 if booking_problems else 200,
     )
+
+
+@requires(P.SCHEDULE_MANAGE)
+@require_POST
+def retreat_book(request, pk):
+    run = get_object_or_404(RetreatRun, pk=pk)
+    try:
+        booked = actions.book_retreat(by=request.user, run=run)
+    except (InvalidInput, InvalidInputs) as error:
+        errors = error.errors if isinstance(error, InvalidInputs) else [error]
+        return retreat_result(request, pk, booking_problems=errors)
+    messages.success(request, f"Retreat booked: {len(booked)} sessions.")
+    return redirect("retreat_result", pk=run.pk)
+
+
+def _staff_hours_page(request, form, status=200):
+    hours = list(
+        StaffHours.objects.select_related("site").order_by("site__name", "weekday", "start")
+    )
+    by_person: dict[int, list[StaffHours]] = {}
+    for row in hours:
+        by_person.setdefault(row.staff_id, []).append(row)
+    staff = User.objects.filter(is_active=True).order_by("last_name", "first_name")
+    return render(
+        request,
+        "scheduling/staff_hours.html",
+        {
+            "people": [(person, by_person.get(person.pk, [])) for person in staff],
+            "form": form,
+            "weekdays": WEEKDAYS,
+            "can_manage": has_permission(request.user, P.SCHEDULE_MANAGE),
+        },
+        status=status,
+    )
+
+
+@requires(P.SCHEDULE_VIEW)
+def staff_hours(request):
+    return _staff_hours_page(request, StaffHoursForm(initial={"site": _site_for(None)}))
+
+
+@requires(P.SCHEDULE_MANAGE)
+@require_POST
+def staff_hours_add(request):
+    form = StaffHoursForm(request.POST)
+    if form.is_valid():
+        try:
+            actions.add_staff_hours(by=request.user, **form.cleaned_data)
+        except (InvalidInput, InvalidInputs) as error:
+            apply_domain_errors(form, error)
+        else:
+            messages.success(request, "Hours added.")
+            return redirect("schedule_staff_hours")
+    return _staff_hours_page(request, form, status=422)
+
+
+@requires(P.SCHEDULE_MANAGE)
+@require_POST
+def staff_hours_remove(request, pk):
+    hours = get_object_or_404(StaffHours, pk=pk)
+    try:
+        actions.remove_staff_hours(by=request.user, hours=hours)
+    except (InvalidInput, InvalidInputs):
+        messages.error(request, "Nothing was saved: those hours had already been removed.")
+    else:
+        messages.success(request, "Hours removed.")
+    return redirect("schedule_staff_hours")
 
 
 urlpatterns = [
@@ -361,6 +443,10 @@ urlpatterns = [
     path("appointments/<int:pk>/cancel/", schedule_cancel, name="schedule_cancel"),
     path("retreats/new/", retreat_new, name="retreat_new"),
     path("retreats/<int:pk>/", retreat_result, name="retreat_result"),
+    path("retreats/<int:pk>/book/", retreat_book, name="retreat_book"),
+    path("staff-hours/", staff_hours, name="schedule_staff_hours"),
+    path("staff-hours/add/", staff_hours_add, name="schedule_staff_hours_add"),
+    path("staff-hours/<int:pk>/remove/", staff_hours_remove, name="schedule_staff_hours_remove"),
     path("feed/", schedule_feed_link, name="schedule_feed_link"),
     path("feed/<str:token>.ics", schedule_feed, name="schedule_feed"),
 ]

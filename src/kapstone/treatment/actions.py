@@ -19,18 +19,15 @@ from kapstone.access.roles import Permission, Role
 from kapstone.assessments.models import Assessment
 from kapstone.audit.recording import record
 from kapstone.clinical import dose as dosing
-from kapstone.clinical import eligibility, protocols
+from kapstone.clinical import eligibility, presentation, protocols
 from kapstone.clinical import treatment_plan as rules
 from kapstone.clinical.eligibility import BloodPressure, ScreeningFacts
+from kapstone.clinical.gates import MAX_REASON_CHARS, Refused, check_reason
 from kapstone.core.models import Organization
 from kapstone.core.permissions import check_permission
 from kapstone.errors import FieldErrors, InvalidInput
 from kapstone.patients.models import Patient
-from kapstone.treatment.models import Consent, Screening, TreatmentPlan
-
-# The consent form in use. Consent given to an earlier version does not cover a plan signed
-# after the form changed (treatment_plan.check_consent): raise this when the form changes.
-CONSENT_FORM_VERSION = "1"
+from kapstone.treatment.models import Consent, PresentationReview, Screening, TreatmentPlan
 
 # The instruments screening reads from the record: the latest complete score of each.
 SCREENING_INSTRUMENTS = ("auditc", "dast10")
@@ -51,6 +48,13 @@ class _Errors(FieldErrors):
 def clinic_overrides(section: str) -> dict | None:
     """The clinic's changes to the eligibility rules, the protocol library or the PK data."""
     return Organization.current().config.overrides_for(section)
+
+
+def consent_form_version() -> str:
+    """The consent form in use, from the clinic's settings (``[consent] form_version``).
+    Consent given to an earlier version does not cover a plan signed after the form changed
+    (treatment_plan.check_consent), nor a dose."""
+    return Organization.current().config.consent_form_version
 
 
 def latest_weight_kg(patient: Patient) -> Decimal | None:
@@ -197,12 +201,15 @@ def record_consent(
     *,
     by,
     patient: Patient,
-    form_version: str = CONSENT_FORM_VERSION,
+    form_version: str | None = None,
     consented_at: datetime | None = None,
 ) -> Consent:
+    """Consent to the clinic's current form (or, to record an old paper form, to the version
+    given)."""
     check_permission(by, Permission.PLAN_DRAFT)
-    errors = _Errors()
-    form_version = (form_version or "").strip()
+    Patient.objects.select_for_update().filter(pk=patient.pk).first()
+    errors = FieldErrors()
+    form_version = (consent_form_version() if form_version is None else form_version).strip()
     if not form_version:
         errors.add("form_version", "is required")
     now = timezone.now()
@@ -212,6 +219,17 @@ def record_consent(
         errors.add("consented_at", "must include a time zone")
     elif consented_at > now:
         errors.add("consented_at", "cannot be in the future")
+    else:
+        # Consent dated before a withdrawal would be read as the latest and revive what the
+        # patient withdrew.
+        last_withdrawal = (
+            patient.consents.filter(withdrawn_at__isnull=False)
+            .order_by("-withdrawn_at")
+            .values_list("withdrawn_at", flat=True)
+            .first()
+        )
+        if last_withdrawal is not None and consented_at <= last_withdrawal:
+            errors.add("consented_at", "must be after the patient withdrew their last consent")
     errors.raise_any()
     consent = Consent.objects.create(
         patient=patient, form_version=form_version, consented_at=consented_at, recorded_by=by
@@ -225,8 +243,118 @@ def record_consent(
     return consent
 
 
-def current_consent(patient: Patient) -> Consent | None:
+def latest_consent(patient: Patient) -> Consent | None:
+    """The latest consent recorded, withdrawn or to an earlier form: what the pages show."""
     return patient.consents.order_by("-consented_at", "-pk").first()
+
+
+def current_consent(patient: Patient) -> Consent | None:
+    """The consent that covers treatment now: the latest, unless the patient withdrew it or
+    it was given to an earlier version of the clinic's consent form (then None)."""
+    consent = latest_consent(patient)
+    if consent is None or consent.withdrawn or consent.form_version != consent_form_version():
+        return None
+    return consent
+
+
+def _pure_consent(consent: Consent | None) -> rules.Consent | None:
+    if consent is None:
+        return None
+    return rules.Consent(consent.form_version, withdrawn=consent.withdrawn)
+
+
+def check_can_withdraw_consent(consent: Consent) -> None:
+    if consent.withdrawn:
+        raise Refused("consent", "was already withdrawn")
+    latest = latest_consent(consent.patient)
+    if latest is not None and latest.pk != consent.pk:
+        raise Refused("consent", "a later consent replaced this one: withdraw that one")
+
+
+def can_withdraw_consent(consent: Consent) -> bool:
+    try:
+        check_can_withdraw_consent(consent)
+    except InvalidInput:
+        return False
+    return True
+
+
+@transaction.atomic
+def withdraw_consent(*, by, consent: Consent, reason: str) -> Consent:
+    """The patient withdraws their informed consent. The row stays, marked withdrawn; nothing
+    is signed or dosed on it from then on, until the patient consents again."""
+    check_permission(by, Permission.PLAN_DRAFT)
+    Patient.objects.select_for_update().filter(pk=consent.patient_id).first()
+    consent = Consent.objects.select_for_update().get(pk=consent.pk)
+    check_can_withdraw_consent(consent)
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("reason", "is required: the patient's reason, or that they gave none")
+    if len(reason) > MAX_REASON_CHARS:
+        raise InvalidInput("reason", f"must be at most {MAX_REASON_CHARS} characters")
+    consent.withdrawn_at = timezone.now()
+    consent.withdrawn_by = by
+    consent.withdrawal_reason = reason
+    consent.save(update_fields=["withdrawn_at", "withdrawn_by", "withdrawal_reason"])
+    record(
+        actor=by,
+        action="consent.withdraw",
+        target=consent,
+        detail={"fields": ["withdrawn_at", "withdrawn_by", "withdrawal_reason"]},
+    )
+    return consent
+
+
+# ---------------------------------------------------------------------------------------------
+# Presentation checklist
+
+NOTE_MAX_CHARS = 2000
+
+
+def latest_presentation(patient: Patient) -> PresentationReview | None:
+    return patient.presentation_reviews.order_by("-recorded_at", "-pk").first()
+
+
+def presentation_checklist(patient: Patient) -> dict[str, bool]:
+    """The latest reviewed checklist as the profile reads it ({} when none was reviewed)."""
+    review = latest_presentation(patient)
+    if review is None:
+        return {}
+    return presentation.checklist_from_ticks(
+        review.ticked, review.rules_version, presentation.rules()
+    )
+
+
+@transaction.atomic
+def record_presentation(*, by, patient: Patient, ticked, note: str = "") -> PresentationReview:
+    """The clinician's presentation checklist: the items ticked, every other one a no. A new
+    review replaces the last one as the profile's input; the earlier ones stay."""
+    check_permission(by, Permission.SCREENING_RECORD)
+    checklist_rules = presentation.rules()
+    errors = FieldErrors()
+    if isinstance(ticked, str):
+        errors.add("ticked", "must be a list of checklist items")
+        ticked = ()
+    ticked = errors.check(presentation.check_ticked, ticked or (), checklist_rules)
+    note = (note or "").strip()
+    if len(note) > NOTE_MAX_CHARS:
+        errors.add("note", f"must be at most {NOTE_MAX_CHARS} characters")
+    errors.raise_any()
+    review = PresentationReview.objects.create(
+        patient=patient,
+        ticked=list(ticked),
+        rules_version=checklist_rules.version,
+        note=note,
+        recorded_by=by,
+        recorded_at=timezone.now(),
+    )
+    record(
+        actor=by,
+        action="presentation.create",
+        target=review,
+        detail={"fields": ["ticked", "note"], "rules_version": checklist_rules.version},
+    )
+    return review
 
 
 # ---------------------------------------------------------------------------------------------
@@ -534,12 +662,12 @@ def sign_gate(plan: TreatmentPlan, user) -> None:
             "screening",
             "the latest eligibility screening must be eligible, or a prescriber's override",
         )
-    consent = current_consent(plan.patient)
+    # The latest consent, withdrawn or not, so a refusal says which it is.
     rules.check_can_sign(
         _pure(plan),
         user.roles,
-        consent=rules.Consent(consent.form_version) if consent else None,
-        consent_form_version=CONSENT_FORM_VERSION,
+        consent=_pure_consent(latest_consent(plan.patient)),
+        consent_form_version=consent_form_version(),
         library=protocols.library(plan.library_version, overrides=clinic_overrides("protocols")),
     )
 
@@ -553,12 +681,12 @@ def sign_plan(*, by, plan: TreatmentPlan) -> TreatmentPlan:
     plan = TreatmentPlan.objects.select_for_update().get(pk=plan.pk)
     sign_gate(plan, by)
     previous = plan.patient.treatment_plans.filter(status=rules.PlanStatus.SIGNED.value).first()
-    consent = current_consent(plan.patient)
+    form_version = consent_form_version()
     signed, superseded = rules.sign(
         _pure(plan),
         roles=by.roles,
-        consent=rules.Consent(consent.form_version),
-        consent_form_version=CONSENT_FORM_VERSION,
+        consent=_pure_consent(latest_consent(plan.patient)),
+        consent_form_version=form_version,
         library=protocols.library(plan.library_version, overrides=clinic_overrides("protocols")),
         previous=_pure(previous) if previous else None,
     )
@@ -568,7 +696,7 @@ def sign_plan(*, by, plan: TreatmentPlan) -> TreatmentPlan:
     plan.status = signed.status.value
     plan.signed_by = by
     plan.signed_at = timezone.now()
-    plan.consent_form_version = CONSENT_FORM_VERSION
+    plan.consent_form_version = form_version
     plan.save(update_fields=["status", "signed_by", "signed_at", "consent_form_version"])
     record(
         actor=by,
@@ -608,6 +736,45 @@ def revise_plan(*, by, plan: TreatmentPlan) -> TreatmentPlan:
         detail={"fields": PLAN_FIELDS, "revises": plan.pk},
     )
     return copy
+
+
+def check_can_discard(plan: TreatmentPlan, roles) -> None:
+    if plan.status != rules.PlanStatus.DRAFT:
+        hint = " (revise it to change it)" if plan.status == rules.PlanStatus.SIGNED else ""
+        raise Refused(
+            "status", f"only a draft is discarded: a {plan.status} plan stays in the record{hint}"
+        )
+    rules.discard(_pure(plan), roles=roles)
+
+
+def can_discard(plan: TreatmentPlan, roles) -> bool:
+    try:
+        check_can_discard(plan, roles)
+    except InvalidInput:
+        return False
+    return True
+
+
+@transaction.atomic
+def discard_plan(*, by, plan: TreatmentPlan, reason: str) -> TreatmentPlan:
+    """A draft nobody will sign is discarded with a written reason; it stays in the record."""
+    check_permission(by, Permission.PLAN_DRAFT)
+    Patient.objects.select_for_update().filter(pk=plan.patient_id).first()
+    plan = TreatmentPlan.objects.select_for_update().get(pk=plan.pk)
+    check_can_discard(plan, by.roles)
+    reason = check_reason("reason", reason, "discard this draft")
+    plan.status = rules.PlanStatus.DISCARDED.value
+    plan.discarded_by = by
+    plan.discarded_at = timezone.now()
+    plan.discard_reason = reason
+    plan.save(update_fields=["status", "discarded_by", "discarded_at", "discard_reason"])
+    record(
+        actor=by,
+        action="plan.discard",
+        target=plan,
+        detail={"fields": ["status", "discarded_by", "discarded_at", "discard_reason"]},
+    )
+    return plan
 
 
 def other_prescribers(user):

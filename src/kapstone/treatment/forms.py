@@ -163,3 +163,44 @@ def plan_initial(plan) -> dict:
         "goals": plan.goals,
         "dose_override_reason": plan.dose_override_reason,
     }
+
+
+class PresentationForm(forms.Form):
+    """The clinician's presentation checklist: one box per item of the rules' checklist."""
+
+    ticked = forms.MultipleChoiceField(
+        label="What the clinician sees",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Tick what applies; an unticked item is recorded as a no.",
+        # Django's own message repeats the value sent; ours names the field and the rule.
+        error_messages={
+            "invalid_choice": "What the clinician sees must be items of the presentation checklist"
+        },
+    )
+    note = forms.CharField(
+        label="Note",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Optional: what you weighed.",
+    )
+
+    def __init__(self, rule_set, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["ticked"].choices = [(item.id, item.label) for item in rule_set.checklist]
+
+
+class WithdrawConsentForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason for withdrawing consent",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="The patient's reason, or that they gave none. Kept in the record.",
+    )
+
+
+class DiscardPlanForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason for discarding this draft",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Kept with the plan and in the audit trail.",
+    )

@@ -85,12 +85,31 @@ class Consent(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     recorded_at = models.DateTimeField(auto_now_add=True)
+    # The patient withdrew this consent: who recorded it, when and the patient's reason. The
+    # row stays; a withdrawn consent covers nothing from then on.
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    withdrawal_reason = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-consented_at", "-pk"]
         constraints = [
             models.CheckConstraint(condition=~Q(form_version=""), name="consent_form_named"),
+            models.CheckConstraint(
+                condition=Q(withdrawn_at=None, withdrawn_by__isnull=True, withdrawal_reason="")
+                | (
+                    Q(withdrawn_at__isnull=False, withdrawn_by__isnull=False)
+                    & ~Q(withdrawal_reason="")
+                ),
+                name="consent_withdrawal_complete",
+            ),
         ]
+
+    @property
+    def withdrawn(self) -> bool:
+        return self.withdrawn_at is not None
 
 
 class TreatmentPlan(models.Model):
@@ -139,6 +158,12 @@ class TreatmentPlan(models.Model):
     )
     signed_at = models.DateTimeField(null=True, blank=True)
     consent_form_version = models.CharField(max_length=20, blank=True)
+    # A draft nobody will sign: who discarded it, when and why. The row stays in the record.
+    discarded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    discarded_at = models.DateTimeField(null=True, blank=True)
+    discard_reason = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-version"]
@@ -173,6 +198,19 @@ class TreatmentPlan(models.Model):
                 ),
                 name="plan_dose_override_cosigned",
             ),
+            # A discarded plan names who discarded it, when and why; no other plan does.
+            models.CheckConstraint(
+                condition=(
+                    Q(status=PlanStatus.DISCARDED.value)
+                    & Q(discarded_by__isnull=False, discarded_at__isnull=False)
+                    & ~Q(discard_reason="")
+                )
+                | (
+                    ~Q(status=PlanStatus.DISCARDED.value)
+                    & Q(discarded_by__isnull=True, discarded_at=None, discard_reason="")
+                ),
+                name="plan_discard_has_reason",
+            ),
         ]
 
     @property
@@ -186,3 +224,28 @@ class TreatmentPlan(models.Model):
     @property
     def dose_overridden(self) -> bool:
         return self.dose_override_by_id is not None
+
+
+class PresentationReview(models.Model):
+    """The clinician's presentation checklist as reviewed at one time. Append-only: a new
+    review is a new row, and the latest stands."""
+
+    patient = models.ForeignKey(
+        Patient, on_delete=models.PROTECT, related_name="presentation_reviews"
+    )
+    # The checklist items ticked, by id; every other item of that rules version was a no.
+    ticked = models.JSONField(default=list, blank=True)
+    rules_version = models.CharField(max_length=20)
+    note = models.TextField(blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-recorded_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(rules_version=""), name="presentation_rules_version_named"
+            ),
+        ]

@@ -27,16 +27,17 @@ from kapstone.treatment import actions, exposure_picture
 from kapstone.treatment.actions import clinic_overrides
 from kapstone.treatment.forms import (
     ConsentForm,
+    DiscardPlanForm,
     OverrideForm,
     PlanForm,
+    PresentationForm,
     ScreeningForm,
+    WithdrawConsentForm,
     plan_initial,
 )
-from kapstone.treatment.models import Screening, TreatmentPlan
+from kapstone.treatment.models import Consent, Screening, TreatmentPlan
 
 INVALID = (InvalidInput, InvalidInputs)
-# The strengths racemic ketamine injection comes in, to show a starting dose as a volume.
-STOCK_STRENGTHS_MG_PER_ML = ("10", "50", "100")
 
 
 def _viewed(request, patient: Patient, page: str) -> None:
@@ -47,10 +48,9 @@ def _viewed(request, patient: Patient, page: str) -> None:
 # Overview
 
 
-@requires(P.PATIENT_VIEW_CLINICAL)
-def treatment_overview(request, pk):
-    patient = get_object_or_404(Patient, pk=pk)
+def _overview_page(request, patient, withdraw_form=None, status=200):
     _viewed(request, patient, "treatment")
+    consent = actions.latest_consent(patient)
     return render(
         request,
         "treatment/overview.html",
@@ -58,11 +58,22 @@ def treatment_overview(request, pk):
             "patient": patient,
             "screenings": patient.screenings.select_related("screened_by", "overridden_by"),
             "plans": patient.treatment_plans.select_related("drafted_by", "signed_by"),
-            "consent": actions.current_consent(patient),
-            "consent_form_version": actions.CONSENT_FORM_VERSION,
+            "consent": consent,
+            "consent_form_version": actions.consent_form_version(),
             "consent_form": ConsentForm(),
+            "can_withdraw": consent is not None and actions.can_withdraw_consent(consent),
+            "withdraw_form": withdraw_form or WithdrawConsentForm(),
+            "profile": anxiety_profile(patient),
+            "review": actions.latest_presentation(patient),
         },
+        status=status,
     )
+
+
+@requires(P.PATIENT_VIEW_CLINICAL)
+def treatment_overview(request, pk):
+    patient = get_object_or_404(Patient, pk=pk)
+    return _overview_page(request, patient)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -217,7 +228,7 @@ def consent_record(request, pk):
             actions.record_consent(
                 by=request.user,
                 patient=patient,
-                form_version=actions.CONSENT_FORM_VERSION,
+                form_version=actions.consent_form_version(),
                 consented_at=form.cleaned_data["consented_at"],
             )
         except INVALID as error:
@@ -229,9 +240,102 @@ def consent_record(request, pk):
     return render(
         request,
         "treatment/consent_form.html",
-        {"patient": patient, "form": form, "consent_form_version": actions.CONSENT_FORM_VERSION},
+        {
+            "patient": patient,
+            "form": form,
+            "consent_form_version": actions.consent_form_version(),
+        },
         status=422,
     )
+
+
+@requires(P.PLAN_DRAFT)
+@require_POST
+def consent_withdraw(request, pk, consent_pk):
+    patient = get_object_or_404(Patient, pk=pk)
+    consent = get_object_or_404(Consent, pk=consent_pk, patient=patient)
+    form = WithdrawConsentForm(request.POST)
+    if form.is_valid():
+        try:
+            actions.withdraw_consent(
+                by=request.user, consent=consent, reason=form.cleaned_data["reason"]
+            )
+        except INVALID as error:
+            apply_domain_errors(form, error)
+        else:
+            messages.success(request, "Withdrawal of consent recorded.")
+            return redirect("treatment_overview", pk=patient.pk)
+    return _overview_page(request, patient, withdraw_form=form, status=422)
+
+
+# ---------------------------------------------------------------------------------------------
+# Presentation
+
+
+def _presentation_page(request, patient, form=None, status=200):
+    _viewed(request, patient, "presentation")
+    rule_set = presentation.rules()
+    review = actions.latest_presentation(patient)
+    if form is None and has_permission(request.user, P.SCREENING_RECORD):
+        form = PresentationForm(
+            rule_set,
+            initial={
+                "ticked": [i for i, yes in actions.presentation_checklist(patient).items() if yes]
+            },
+        )
+    profile = anxiety_profile(patient)
+    return render(
+        request,
+        "treatment/presentation.html",
+        {
+            "patient": patient,
+            "profile": profile,
+            "features": _features(profile, rule_set),
+            "review": review,
+            "rule_set": rule_set,
+            "form": form,
+        },
+        status=status,
+    )
+
+
+def _features(profile, rule_set) -> list[tuple[str, str]]:
+    """The checklist items that name no domain (trauma origin, imagery, parts), in words."""
+    if profile is None:
+        return []
+    answer = {True: "Yes", False: "No", None: "Not known"}
+    return [
+        (item.label, answer[profile.features.get(item.id)])
+        for item in rule_set.checklist
+        if item.domain is None
+    ]
+
+
+@requires(P.PATIENT_VIEW_CLINICAL)
+def presentation_page(request, pk):
+    patient = get_object_or_404(Patient, pk=pk)
+    return _presentation_page(request, patient)
+
+
+@requires(P.SCREENING_RECORD)
+@require_POST
+def presentation_record(request, pk):
+    patient = get_object_or_404(Patient, pk=pk)
+    form = PresentationForm(presentation.rules(), request.POST)
+    if form.is_valid():
+        try:
+            actions.record_presentation(
+                by=request.user,
+                patient=patient,
+                ticked=form.cleaned_data["ticked"],
+                note=form.cleaned_data["note"],
+            )
+        except INVALID as error:
+            apply_domain_errors(form, error)
+        else:
+            messages.success(request, "Presentation checklist recorded.")
+            return redirect("presentation", pk=patient.pk)
+    return _presentation_page(request, patient, form=form, status=422)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -264,7 +368,7 @@ def starting_doses(library: protocols.Library, weight) -> list[StartingDose]:
             continue
         volumes = []
         if rule.form is protocols.Form.SOLUTION:
-            for strength in STOCK_STRENGTHS_MG_PER_ML:
+            for strength in library.stock_strengths_mg_per_ml:
                 drawn = dosing.starting_dose(
                     rule,
                     weight_kg=weight if by_weight else None,
@@ -280,8 +384,9 @@ def starting_doses(library: protocols.Library, weight) -> list[StartingDose]:
 
 
 def anxiety_profile(patient: Patient) -> presentation.Profile | None:
-    """How far the anxiety is cognitive, somatic or behavioral from the latest scores, and the
-    integration modalities it points to, each with its reasons (None: nothing to go on)."""
+    """How far the anxiety is cognitive, somatic or behavioral from the latest scores and the
+    clinician's latest presentation checklist, and the integration modalities it points to,
+    each with its reasons (None: nothing to go on)."""
     latest = {}
     for row in Assessment.objects.filter(patient=patient, complete=True).order_by(
         "answered_at", "pk"
@@ -296,8 +401,9 @@ def anxiety_profile(patient: Patient) -> presentation.Profile | None:
         for m, v in inputs.measures.items()
         if not presentation.validate_inputs(presentation.PresentationInputs({m: v}), rules)
     }
+    checklist = actions.presentation_checklist(patient)
     try:
-        return presentation.profile(presentation.PresentationInputs(known), rules)
+        return presentation.profile(presentation.PresentationInputs(known, checklist), rules)
     except INVALID:
         return None
 
@@ -437,7 +543,7 @@ def route_comparison(
     return rows, assumptions
 
 
-def _plan_page(request, patient, plan, errors=(), status=200):
+def _plan_page(request, patient, plan, errors=(), status=200, discard_form=None):
     _viewed(request, patient, "plan")
     user = request.user
     weight = plan.weight_kg or actions.latest_weight_kg(patient)
@@ -460,9 +566,12 @@ def _plan_page(request, patient, plan, errors=(), status=200):
             "rule": library.route(plan.route),
             "program": library.program(plan.program),
             "modalities": [PsychotherapyModality(m).label for m in plan.modalities],
-            "consent": actions.current_consent(patient),
-            "consent_form_version": actions.CONSENT_FORM_VERSION,
+            "consent": actions.latest_consent(patient),
+            "consent_form_version": actions.consent_form_version(),
             "can_sign": plan.status == "draft" and has_permission(user, P.PLAN_SIGN),
+            "can_discard": has_permission(user, P.PLAN_DRAFT)
+            and actions.can_discard(plan, user.roles),
+            "discard_form": discard_form or DiscardPlanForm(),
             "can_edit": plan.status == "draft" and has_permission(user, P.PLAN_DRAFT),
             "can_revise": plan.status == "signed" and has_permission(user, P.PLAN_DRAFT),
             "sign_problems": sign_problems,
@@ -519,6 +628,24 @@ def plan_revise(request, pk, plan_pk):
     return redirect("plan_detail", pk=patient.pk, plan_pk=draft.pk)
 
 
+@requires(P.PLAN_DRAFT)
+@require_POST
+def plan_discard(request, pk, plan_pk):
+    patient = get_object_or_404(Patient, pk=pk)
+    plan = get_object_or_404(TreatmentPlan, pk=plan_pk, patient=patient)
+    form = DiscardPlanForm(request.POST)
+    if form.is_valid():
+        try:
+            actions.discard_plan(by=request.user, plan=plan, reason=form.cleaned_data["reason"])
+        except INVALID as error:
+            apply_domain_errors(form, error)
+        else:
+            messages.success(request, f"Draft plan version {plan.version} discarded.")
+            return redirect("plan_detail", pk=patient.pk, plan_pk=plan.pk)
+    errors = [str(e) for e in form.non_field_errors()]
+    return _plan_page(request, patient, plan, errors, status=422, discard_form=form)
+
+
 urlpatterns = [
     path("patients/<int:pk>/treatment/", treatment_overview, name="treatment_overview"),
     path("patients/<int:pk>/screening/new/", screening_new, name="screening_new"),
@@ -533,9 +660,21 @@ urlpatterns = [
         name="screening_override",
     ),
     path("patients/<int:pk>/consent/", consent_record, name="consent_record"),
+    path(
+        "patients/<int:pk>/consent/<int:consent_pk>/withdraw/",
+        consent_withdraw,
+        name="consent_withdraw",
+    ),
+    path("patients/<int:pk>/presentation/", presentation_page, name="presentation"),
+    path(
+        "patients/<int:pk>/presentation/record/",
+        presentation_record,
+        name="presentation_record",
+    ),
     path("patients/<int:pk>/plans/new/", plan_new, name="plan_new"),
     path("patients/<int:pk>/plans/<int:plan_pk>/", plan_detail, name="plan_detail"),
     path("patients/<int:pk>/plans/<int:plan_pk>/edit/", plan_edit, name="plan_edit"),
     path("patients/<int:pk>/plans/<int:plan_pk>/sign/", plan_sign, name="plan_sign"),
     path("patients/<int:pk>/plans/<int:plan_pk>/revise/", plan_revise, name="plan_revise"),
+    path("patients/<int:pk>/plans/<int:plan_pk>/discard/", plan_discard, name="plan_discard"),
 ]
