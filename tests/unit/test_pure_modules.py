@@ -71,6 +71,7 @@ def test_module_imports_nothing_from_django(path):
                 "kapstone.monitoring.schedule",
                 "kapstone.scheduling.series",
                 "kapstone.dosing.gates",
+                "kapstone.integration.practice",
             )
         )
     }

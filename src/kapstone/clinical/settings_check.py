@@ -26,6 +26,7 @@ from kapstone.clinical.instruments.outcomes import outcome_rules
 from kapstone.clinical.instruments.registry import DefinitionError
 from kapstone.dosing.gates import pre_dose_rules
 from kapstone.errors import InvalidInput, InvalidInputs
+from kapstone.integration.practice import MAX_LINK_DAYS
 from kapstone.monitoring.schedule import MONITORING_KEYS
 from kapstone.monitoring.schedule import schedule as monitoring_schedule
 from kapstone.monitoring.vitals import Vital, thresholds
@@ -52,10 +53,8 @@ OPERATIONAL_SECTIONS = frozenset(SECTIONS) - CLINICAL_SECTIONS
 
 # The consent record keeps the form's version in 20 characters.
 FORM_VERSION_MAX_CHARS = 20
-# A practice link lives 1 to 90 days: the bound integration.actions.MAX_PRACTICE_LINK_DAYS
-# applies when it issues a link (a Django module, so not imported here; keep them equal).
-# No source in clinical-facts.md; an operational bound.
-LINK_DAYS = (1, 90)
+# A practice link lives 1 to MAX_LINK_DAYS days, as the integration actions hold it.
+LINK_DAYS = (1, MAX_LINK_DAYS)
 _HOUR_MINUTE = re.compile(r"\d{2}:\d{2}")
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _VERSION_IN_PATH = re.compile(r" v\d+")

@@ -32,26 +32,22 @@ BOARD_VITALS = (
 )
 
 
-def clinic_monitoring() -> dict:
-    """The clinic's "monitoring" settings section ({} when it has none)."""
-    return dict(Organization.current().config.overrides_for("monitoring") or {})
-
-
-def alert_thresholds() -> dict:
-    """The vital-sign alert thresholds (monitoring/data/vitals.toml, each cited) with the
-    clinic's "monitoring.thresholds" changes, checked."""
-    overrides = _CLINIC_SETTINGS.rows()
-    changes = (
-        ((overrides[0][0] or {}).get("monitoring") or {}).get("thresholds") if overrides else None
-    )
-    return _thresholds(json.dumps(changes, sort_keys=True, default=str))
-
-
-# Every stored reading is checked against the thresholds (a monitor sends a message every few
-# seconds a bed): the clinic's settings are read each time, their parsing done once a version.
+# The clinic's settings are read on every stored reading (a monitor sends a message every few
+# seconds a bed), so the row is read through prepared SQL and each settings version is parsed
+# once.
 _CLINIC_SETTINGS = Prepared(
     lambda: Organization.objects.order_by("pk").values_list("settings_overrides")[:1], arity=0
 )
+
+
+def clinic_monitoring() -> dict:
+    """The clinic's "monitoring" settings section ({} when it has none)."""
+    found = _CLINIC_SETTINGS.rows()
+    return dict(((found[0][0] or {}) if found else {}).get("monitoring") or {})
+
+
+def _key(value) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
 
 
 @lru_cache(maxsize=8)
@@ -59,18 +55,23 @@ def _thresholds(changes: str) -> dict:
     return vitals.thresholds(json.loads(changes))
 
 
+def alert_thresholds(monitoring: dict | None = None) -> dict:
+    """The vital-sign alert thresholds (monitoring/data/vitals.toml, each cited) with the
+    clinic's "monitoring.thresholds" changes, checked."""
+    monitoring = clinic_monitoring() if monitoring is None else monitoring
+    return _thresholds(_key(monitoring.get("thresholds")))
+
+
 def pre_dose_rules() -> gates.PreDoseRules:
     """The pre-dose rules with the clinic's "monitoring.pre_dose" settings and thresholds."""
-    settings = clinic_monitoring()
-    return gates.pre_dose_rules(
-        settings.get("pre_dose"), limits=vitals.thresholds(settings.get("thresholds"))
-    )
+    monitoring = clinic_monitoring()
+    return gates.pre_dose_rules(monitoring.get("pre_dose"), limits=alert_thresholds(monitoring))
 
 
 def monitoring_schedule() -> schedule.Schedule:
     """The vitals intervals and CADSS times: the reviewed defaults (monitoring/data/
     schedule.toml) with the clinic's own settings, checked."""
-    return schedule.schedule(Organization.current().config.overrides_for("monitoring"))
+    return schedule.schedule(clinic_monitoring())
 
 
 def cadss_ratings(patient_ids, since: datetime) -> dict[int, list[schedule.Rating]]:

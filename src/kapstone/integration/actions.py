@@ -191,7 +191,7 @@ def revoke_process_note_grant(*, by, grant: ProcessNoteGrant) -> ProcessNoteGran
 # practice token can never be a check-in token. It opens the patient's practice page until it
 # expires or staff issue a new one, which closes the old.
 
-MAX_PRACTICE_LINK_DAYS = 90
+MAX_PRACTICE_LINK_DAYS = practice_rules.MAX_LINK_DAYS
 
 
 class PracticeLinkUnavailable(DomainError):

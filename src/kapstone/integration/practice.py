@@ -22,6 +22,10 @@ DATA = Path(__file__).parent / "data" / "practices.toml"
 MIN_MINUTES, MAX_MINUTES = 1, 240
 MIN_RATING, MAX_RATING = 0, 10
 NOTE_LENGTH = 500
+# The longest a practice link stays open, in days: the clinic's `home_practice.link_days` and
+# a link issued by hand are both held to it. No source in clinical-facts.md; an operational
+# bound.
+MAX_LINK_DAYS = 90
 
 FREQUENCIES: dict[str, str] = {
     "daily": "Every day",

@@ -96,15 +96,35 @@ def signed_plan(patient: Patient) -> TreatmentPlan | None:
     return TreatmentPlan.objects.filter(patient=patient, status="signed").first()
 
 
-def _lock(patient: Patient, rooms, staff) -> None:
-    Patient.objects.select_for_update().filter(pk=patient.pk).exists()
-    room_ids = sorted({room.pk for room in rooms if room is not None})
+def _lock(patients, rooms, staff) -> dict:
+    """Locks the patients (one or several), then the rooms, then the staff, each in id order
+    so two writers never wait on each other crosswise; returns the staff locked, by id. Rooms
+    and staff may be given as rows or as ids."""
+    patient_ids = sorted({p.pk for p in (patients if isinstance(patients, list) else [patients])})
+    list(Patient.objects.select_for_update().filter(pk__in=patient_ids).order_by("pk"))
+    room_ids = sorted({getattr(room, "pk", room) for room in rooms if room is not None})
     if room_ids:
         list(Room.objects.select_for_update().filter(pk__in=room_ids).order_by("pk"))
-    staff_ids = sorted({person.pk for person in staff if person is not None})
-    if staff_ids:
-        users = get_user_model().objects.select_for_update().filter(pk__in=staff_ids)
-        list(users.order_by("pk"))
+    staff_ids = sorted({getattr(person, "pk", person) for person in staff if person is not None})
+    if not staff_ids:
+        return {}
+    users = get_user_model().objects.select_for_update().filter(pk__in=staff_ids)
+    return {person.pk: person for person in users.order_by("pk")}
+
+
+def _booked_near(proposed: list[series.Occurrence], zone: ZoneInfo, patients):
+    """The booked appointments of these patients, rooms and staff that the proposed sessions'
+    span could overlap."""
+    first = _aware(min(o.start for o in proposed), zone)
+    last = _aware(max(o.end for o in proposed), zone)
+    rooms = {int(o.room) for o in proposed if o.room}
+    staff = {int(person) for o in proposed for person in o.staff}
+    return Appointment.objects.filter(
+        Q(patient__in=patients) | Q(room__in=rooms) | Q(staff__in=staff),
+        status=Appointment.Status.BOOKED,
+        start__lt=last,
+        end__gt=first,
+    )
 
 
 def _refuse_conflicts(
@@ -113,16 +133,7 @@ def _refuse_conflicts(
     """Against every booked appointment of the patient, the rooms and the staff involved."""
     if not proposed:
         return
-    first = _aware(min(o.start for o in proposed), zone)
-    last = _aware(max(o.end for o in proposed), zone)
-    rooms = {int(o.room) for o in proposed if o.room}
-    staff = {int(person) for o in proposed for person in o.staff}
-    existing = Appointment.objects.filter(
-        Q(patient=patient) | Q(room__in=rooms) | Q(staff__in=staff),
-        status=Appointment.Status.BOOKED,
-        start__lt=last,
-        end__gt=first,
-    )
+    existing = _booked_near(proposed, zone, [patient.pk])
     if own_series is not None:
         existing = existing.exclude(series_id=own_series)
     series.refuse_conflicts([occurrence_of(a, zone) for a in existing], proposed)
@@ -650,17 +661,7 @@ def _retreat_conflicts(proposed: list[series.Occurrence], zone: ZoneInfo) -> lis
     clinician, named by its session and time (never by patient)."""
     if not proposed:
         return []
-    first = _aware(min(o.start for o in proposed), zone)
-    last = _aware(max(o.end for o in proposed), zone)
-    patients = {int(o.patient) for o in proposed}
-    rooms = {int(o.room) for o in proposed if o.room}
-    staff = {int(person) for o in proposed for person in o.staff}
-    existing = Appointment.objects.filter(
-        Q(patient__in=patients) | Q(room__in=rooms) | Q(staff__in=staff),
-        status=Appointment.Status.BOOKED,
-        start__lt=last,
-        end__gt=first,
-    )
+    existing = _booked_near(proposed, zone, {int(o.patient) for o in proposed})
     found = series.conflicts([occurrence_of(a, zone) for a in existing], proposed)
     messages = dict.fromkeys(
         f"{Kind(c.proposed.kind).label.lower()} {c.proposed.index} at "
@@ -687,15 +688,12 @@ def book_retreat(*, by, run: RetreatRun) -> list[Appointment]:
     plans = {p.pk: signed_plan(p) for p in patients}
     if any(plan is None for plan in plans.values()):
         raise InvalidInputs([InvalidInput("patients", "each needs a signed treatment plan")])
-    for patient in patients:
-        Patient.objects.select_for_update().filter(pk=patient.pk).exists()
+    sessions = run.result["sessions"]
+    room_ids = sorted({int(s["room"]) for s in sessions if s.get("room")})
+    staff_ids = sorted({int(person) for s in sessions for person in s.get("staff", [])})
+    people = _lock(patients, room_ids, staff_ids)
     cohort = tasks.build_cohort(run, series_rules=clinic_series_rules())
     proposed = _retreat_occurrences(run, cohort)
-    room_ids = sorted({int(o.room) for o in proposed if o.room})
-    staff_ids = sorted({int(person) for o in proposed for person in o.staff})
-    list(Room.objects.select_for_update().filter(pk__in=room_ids).order_by("pk"))
-    people = get_user_model().objects.select_for_update().filter(pk__in=staff_ids)
-    people = {person.pk: person for person in people.order_by("pk")}
     problems = [
         InvalidInput(violation.rule, violation.message)
         for violation in validate.validate(cohort, proposed)
