@@ -1,5 +1,6 @@
 """The patient record's behaviour through its actions, pages and database constraints."""
 
+import re
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -153,6 +154,52 @@ def test_chart_shows_the_treatment_resistance_summary(patient, clinician, client
     assert "2 adequate medication trials failed; 1 adequate psychotherapy course failed" in body
     assert "SNRI, SSRI" in body
     assert "Meets the clinic's definition of treatment-resistant anxiety" in body
+
+
+def test_chart_lists_each_trial_and_course_in_its_table(patient, clinician, client_for):
+    trials = [
+        ("Sertraline", "ssri", "150", True, "none", "nausea <mild>", date(2024, 1, 1)),
+        ("Buspirone", "buspirone", "37.5", False, "partial", "", date(2023, 1, 1)),
+        ("Hydroxyzine", "antihistamine", None, False, "not_tolerated", "", date(2022, 1, 1)),
+    ]
+    for drug, drug_class, dose, adequate, response, side_effects, started in trials:
+        actions.add_medication_trial(
+            by=clinician,
+            patient=patient,
+            drug=drug,
+            drug_class=drug_class,
+            weeks=10,
+            adequate_dose=adequate,
+            response=response,
+            max_daily_dose_mg=dose,
+            side_effects=side_effects,
+            started_on=started,
+        )
+    actions.add_psychotherapy_course(
+        by=clinician,
+        patient=patient,
+        modality="emdr",
+        sessions=9,
+        response="remission",
+        ended_on=date(2025, 6, 30),
+    )
+    body = client_for(Role.PRESCRIBER).get(f"/patients/{patient.pk}/").content.decode()
+    rows = re.findall(r"<tr><td>(.*?)</td></tr>", body)
+    assert rows[:4] == [
+        (
+            "Sertraline</td><td>SSRI</td><td>150 mg/day</td><td>10</td><td>yes</td>"
+            "<td>No response</td><td>nausea &lt;mild&gt;"
+        ),
+        (
+            "Buspirone</td><td>Buspirone</td><td>37.50 mg/day</td><td>10</td><td>no</td>"
+            "<td>Partial response</td><td>"
+        ),
+        (
+            "Hydroxyzine</td><td>Antihistamine</td><td></td><td>10</td><td>no</td>"
+            "<td>Stopped: not tolerated</td><td>"
+        ),
+        "EMDR</td><td>9</td><td>Remission</td><td>2025-06",
+    ]
 
 
 def test_chart_shows_latest_weight_in_both_units(patient, clinician, client_for):

@@ -4,6 +4,8 @@ import pytest
 from django.template import Context, Template
 from django.urls import NoReverseMatch, get_resolver, reverse
 from django.urls.converters import IntConverter
+from django.utils.html import conditional_escape
+from django.utils.safestring import SafeString
 
 from kapstone.core import reversing
 
@@ -36,6 +38,9 @@ def test_every_route_reads_as_django_reverses_it(name, arity):
         except NoReverseMatch:
             continue
         assert reversing.url(name, *args) == expected
+        escaped = reversing.url(name, *args, escape=conditional_escape)
+        assert escaped == conditional_escape(expected)
+        assert isinstance(escaped, SafeString)
 
 
 @pytest.mark.parametrize(
@@ -68,6 +73,15 @@ def test_the_url_tag_renders_as_djangos():
         f"{reverse('patient_chart', args=[42])}|{reverse('home')}"
         f"|{reverse('diagnosis_resolve', args=[42, 9])}|[{reverse('patient_chart', args=[42])}]"
     )
+
+
+def test_the_url_tag_escapes_a_route_name_from_the_context_and_honours_autoescape_off():
+    template = Template(
+        "{% url name pk %}|{% autoescape off %}{% url 'patient_chart' pk %}{% endautoescape %}"
+    )
+    rendered = template.render(Context({"name": "patient_chart", "pk": 5}))
+    chart = reverse("patient_chart", args=[5])
+    assert rendered == f"{conditional_escape(chart)}|{chart}"
 
 
 def test_the_url_tag_still_refuses_a_missing_route():

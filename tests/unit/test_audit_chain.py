@@ -112,3 +112,41 @@ def test_any_deletion_is_detected(n, data):
     head_before = head(events)
     del events[data.draw(st.integers(0, n - 1))]
     assert not chain.verify(events, *head_before).intact
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(
+    seq=st.integers(min_value=1, max_value=2**62),
+    prev=st.text("0123456789abcdef", min_size=64, max_size=64),
+    text=st.text(),
+    number=st.none() | st.integers(),
+    detail=st.dictionaries(st.text(), _json_values, max_size=4),
+)
+def test_the_canonical_form_cut_around_the_link_joins_back_to_the_whole(
+    seq, prev, text, number, detail
+):
+    """PostgreSQL finishes the hash from these pieces; any difference would break the chain."""
+    event = {
+        "seq": seq,
+        "occurred_at": "2026-11-21T10:00:00.000000Z",
+        "actor_id": number,
+        "actor_username": text,
+        "actor_roles": "nurse,prescriber",
+        "action": text,
+        "target_type": "patients.patient",
+        "target_id": text,
+        "patient_id": number,
+        "ip_address": "127.0.0.1",
+        "detail": detail,
+        "prev_hash": prev,
+    }
+    before, between, after = chain.canonical_around_link(
+        {k: v for k, v in event.items() if k not in ("seq", "prev_hash")}
+    )
+    assert (before + prev + between + str(seq) + after).encode() == chain.canonical(event)

@@ -40,6 +40,34 @@ def event_hash(event: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical(event)).hexdigest()
 
 
+# The link (the previous hash, then the sequence number) sits together in the canonical form:
+# no hashed field sorts between them.
+if any("prev_hash" < name < "seq" for name in HASHED_FIELDS):
+    raise RuntimeError("a hashed field sorts between prev_hash and seq")
+
+
+def canonical_around_link(event: Mapping[str, Any]) -> tuple[str, str, str]:
+    """The canonical form cut where the link goes: ``(before, between, after)`` with
+    ``canonical(event) == (before + prev_hash + between + str(seq) + after).encode()``.
+
+    A database that computes SHA-256 can then finish an event's hash itself while it holds
+    the chain head, in the same statement that reads the previous hash (the event's other
+    fields are known beforehand). ``event`` needs no "seq" or "prev_hash".
+    """
+    before = _members({n: event[n] for n in HASHED_FIELDS if n < "prev_hash"})
+    after = _members({n: event[n] for n in HASHED_FIELDS if n > "seq"})
+    return (
+        "{" + (before + "," if before else "") + '"prev_hash":"',
+        '","seq":',
+        ("," + after if after else "") + "}",
+    )
+
+
+def _members(payload: Mapping[str, Any]) -> str:
+    """An object's members as canonical() writes them, without the braces."""
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)[1:-1]
+
+
 @dataclass(frozen=True)
 class ChainReport:
     events_checked: int

@@ -41,10 +41,15 @@ class AuditEvent(models.Model):
 
 
 class AuditChainHead(models.Model):
-    """The last event's sequence number and hash; the row every writer locks to append."""
+    """The last event's sequence number and hash; the row every writer locks to append.
+
+    ``prev_hash`` is the hash before the last (the last event's link): on PostgreSQL one
+    UPDATE moves the head on and hands the new event both its link and its hash.
+    """
 
     seq = models.BigIntegerField(default=0)
     hash = models.CharField(max_length=64)
+    prev_hash = models.CharField(max_length=64, default="0" * 64)
 
 
 class AuditEventPatient(models.Model):

@@ -7,8 +7,13 @@ detail, under the hash, and one row each in AuditEventPatient for lookups by pat
 Never per SQL query.
 
 Appending runs on every audited request while the chain head is locked, so it is written in
-plain SQL (three statements, plus one for a list's patients) rather than through the ORM's
-query building: the lock is held for as short a time as possible.
+plain SQL rather than through the ORM's query building, and the lock is held for as short a
+time as possible. On PostgreSQL an event is one statement: it moves the head on, computes
+the event's hash from the previous one with the database's own SHA-256 (Python supplies the
+canonical form around the link, ``chain.canonical_around_link``), and inserts the event and
+the patients a list showed. The lock then lasts one statement, with no round trip to the
+web server inside it, and a read needs no transaction of its own. Elsewhere (SQLite) Python
+reads the head, hashes and writes, inside the caller's transaction or one of its own.
 """
 
 from collections.abc import Iterable
@@ -53,6 +58,9 @@ def _patient_id(target, patient):
 
 
 _EVENT_FIELDS = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key]
+# What the chain head gives an event as it is appended; Python gives the rest.
+_LINK_FIELDS = ("seq", "prev_hash", "hash")
+_GIVEN_FIELDS = [f for f in _EVENT_FIELDS if f.name not in _LINK_FIELDS]
 
 
 class _Statements:
@@ -63,10 +71,12 @@ class _Statements:
         def q(name: str) -> str:
             return connection.ops.quote_name(name)
 
-        head, seq, hash_, pk = (q(n) for n in (AuditChainHead._meta.db_table, "seq", "hash", "id"))
+        head, seq, hash_, prev, pk = (
+            q(n) for n in (AuditChainHead._meta.db_table, "seq", "hash", "prev_hash", "id")
+        )
         lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
         self.read_head = f"SELECT {seq}, {hash_} FROM {head} WHERE {pk} = 1{lock}"  # noqa: S608
-        self.write_head = f"UPDATE {head} SET {seq} = %s, {hash_} = %s WHERE {pk} = 1"  # noqa: S608
+        self.write_head = f"UPDATE {head} SET {seq} = %s, {hash_} = %s, {prev} = %s WHERE {pk} = 1"  # noqa: S608
         events = q(AuditEvent._meta.db_table)
         columns = ", ".join(q(f.column) for f in _EVENT_FIELDS)
         self.event_row = "(" + ", ".join(["%s"] * len(_EVENT_FIELDS)) + ")"
@@ -75,8 +85,31 @@ class _Statements:
         self.returning = f" RETURNING {q('id')}" if returns else ""
         shown = AuditEventPatient._meta
         table = q(shown.db_table)
-        columns = ", ".join(q(shown.get_field(name).column) for name in ("event", "patient_id"))
-        self.insert_shown = f"INSERT INTO {table} ({columns}) VALUES "  # noqa: S608
+        shown_columns = ", ".join(
+            q(shown.get_field(name).column) for name in ("event", "patient_id")
+        )
+        self.insert_shown = f"INSERT INTO {table} ({shown_columns}) VALUES "  # noqa: S608
+        self.append_one = None
+        if connection.vendor == "postgresql":
+            # SET reads the row as it was: the new link is the old hash, and the new hash
+            # covers the old hash and the next number. The UPDATE takes the row lock itself.
+            values = ", ".join(
+                f"head.{q(f.column)}" if f.name in _LINK_FIELDS else "%s" for f in _EVENT_FIELDS
+            )
+            # Names from the models, every value bound.
+            self.append_one = (
+                f"WITH head AS (UPDATE {head} SET {seq} = {seq} + 1, {prev} = {hash_}, "  # noqa: S608
+                f"{hash_} = encode(sha256(convert_to("
+                f"%s || {hash_} || %s || ({seq} + 1)::text || %s, 'UTF8')), 'hex') "
+                f"WHERE {pk} = 1 RETURNING {seq}, {prev}, {hash_}), "
+                f"event AS (INSERT INTO {events} ({columns}) SELECT {values} FROM head "
+                f"RETURNING {q('id')}, {seq}, {prev}, {hash_})"
+            )
+            self.append_shown = (
+                f", shown AS (INSERT INTO {table} ({shown_columns}) "  # noqa: S608
+                f"SELECT event.{seq}, patient FROM event, unnest(%s::bigint[]) AS patient)"
+            )
+            self.append_end = f" SELECT {q('id')}, {seq}, {prev}, {hash_} FROM event"  # noqa: S608
 
 
 _statements: dict[str, _Statements] = {}
@@ -137,8 +170,52 @@ def _append(rows: list[dict]) -> list[AuditEvent]:
                 sql.insert_shown + ", ".join(["(%s, %s)"] * len(shown)),
                 [value for pair in shown for value in pair],
             )
-        cursor.execute(sql.write_head, [seq, prev])
+        cursor.execute(sql.write_head, [seq, prev, events[-1].prev_hash])
     return events
+
+
+def _append_one(row: dict) -> AuditEvent:
+    """Chain and insert one row, in the caller's transaction if there is one."""
+    connection = connections[router.db_for_write(AuditEvent)]
+    sql = _statements_for(connection)
+    if sql.append_one is not None:
+        event = _append_linked_by_database(connection, sql, row)
+        if event is not None:
+            return event
+    # No head yet (the trail's first event), or a database that cannot hash.
+    with transaction.atomic(using=connection.alias):
+        return _append([row])[0]
+
+
+def _append_linked_by_database(connection, sql: _Statements, row: dict) -> AuditEvent | None:
+    """One statement that links, hashes and inserts; None when there is no chain head yet.
+
+    Outside a transaction the statement commits on its own, atomically: nothing else needs
+    to happen with it.
+    """
+    shown = row.get("shown", ())
+    now = timezone.now()
+    fields = {
+        **{name: value for name, value in row.items() if name != "shown"},
+        "occurred_at": _timestamp(now),
+        "ip_address": origin.get(),
+    }
+    event = AuditEvent(**{**fields, "occurred_at": now})
+    params = list(chain.canonical_around_link(fields))
+    params += [f.get_db_prep_save(getattr(event, f.attname), connection) for f in _GIVEN_FIELDS]
+    statement = sql.append_one
+    if shown:
+        statement += sql.append_shown
+        params.append(list(shown))
+    with connection.cursor() as cursor:
+        cursor.execute(statement + sql.append_end, params)
+        found = cursor.fetchone()
+    if found is None:
+        return None
+    event.pk, event.seq, event.prev_hash, event.hash = found
+    event._state.adding = False
+    event._state.db = connection.alias
+    return event
 
 
 def _row(actor_fields: dict, action: str, target, patient, detail) -> dict:
@@ -152,8 +229,7 @@ def _row(actor_fields: dict, action: str, target, patient, detail) -> dict:
 
 
 def record(*, actor, action: str, target=None, patient=None, detail=None) -> AuditEvent:
-    with transaction.atomic():
-        return _append([_row(_actor_fields(actor), action, target, patient, detail)])[0]
+    return _append_one(_row(_actor_fields(actor), action, target, patient, detail))
 
 
 def record_reads(*, actor, action: str, targets: Iterable, detail=None) -> AuditEvent | None:
@@ -176,8 +252,7 @@ def record_reads(*, actor, action: str, targets: Iterable, detail=None) -> Audit
     row["shown"] = patients
     if only is None:
         row["target_type"] = targets[0]._meta.label_lower
-    with transaction.atomic():
-        return _append([row])[0]
+    return _append_one(row)
 
 
 def record_denied(request, permission) -> None:

@@ -73,33 +73,117 @@ class Prepared:
         return compiled
 
     def rows(self, *values) -> list[list]:
+        compiled, params = self._bound(values)
+        with compiled.connection.cursor() as cursor:
+            cursor.execute(compiled.sql, params)
+            return _converted(compiled, cursor.fetchall())
+
+    @property
+    def sql(self) -> str:
+        """The compiled SQL, for a statement built around it."""
+        return self._compiled().sql
+
+    def converted(self, rows) -> list[list]:
+        """Rows that begin with this query's columns, converted as ``rows`` converts them
+        (columns after those are left as they are)."""
+        return _converted(self._compiled(), rows)
+
+    def _bound(self, values: Sequence) -> tuple[_Compiled, list]:
         if len(values) != self._arity:
             raise TypeError(f"expected {self._arity} values, got {len(values)}")
         compiled = self._compiled()
         params = list(compiled.params)
         for slot, value in zip(compiled.slots, values, strict=True):
             params[slot] = value
-        connection = compiled.connection
-        with connection.cursor() as cursor:
-            cursor.execute(compiled.sql, params)
-            rows = cursor.fetchall()
-        if not compiled.converters:
-            return [list(row) for row in rows]
-        converted = []
-        for row in rows:
-            row = list(row)
-            for position, (functions, expression) in compiled.converters:
-                value = row[position]
-                for function in functions:
-                    value = function(value, expression, connection)
-                row[position] = value
-            converted.append(row)
-        return converted
+        return compiled, params
 
     def instances(self, *values, model: type[Model] | None = None) -> list[Model]:
         """The rows as model instances (the queryset must select its model's fields only)."""
         rows = self.rows(*values)
         return build_instances(model or self.model, rows, self._using)
+
+
+def _converted(compiled: _Compiled, rows) -> list[list]:
+    if not compiled.converters:
+        return [list(row) for row in rows]
+    connection = compiled.connection
+    converted = []
+    for row in rows:
+        row = list(row)
+        for position, (functions, expression) in compiled.converters:
+            value = row[position]
+            for function in functions:
+                value = function(value, expression, connection)
+            row[position] = value
+        converted.append(row)
+    return converted
+
+
+class Reads:
+    """Prepared queries a page needs, read together.
+
+    ``add`` returns a :class:`Read`; the first time any of them is asked for its rows, every
+    read added so far runs. On PostgreSQL they go to the server as one text and come back as
+    one answer, their results read in turn: the driver binds values on the client
+    (Django's default cursor), so each statement is complete on its own. One round trip
+    instead of one per query costs the web server and the database a fraction of the CPU,
+    which on the chart was most of it. Elsewhere (SQLite, in process) they run one by one.
+    """
+
+    def __init__(self, using: str = "default"):
+        self._using = using
+        self._pending: list[Read] = []
+
+    def add(self, prepared: Prepared, *values) -> "Read":
+        if prepared._using != self._using:
+            raise ValueError("reads run together must use the same database")
+        read = Read(self, prepared, values)
+        self._pending.append(read)
+        return read
+
+    def run(self) -> None:
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        connection = connections[self._using]
+        if len(pending) == 1 or connection.vendor != "postgresql":
+            for read in pending:
+                read._rows = read.prepared.rows(*read.values)
+            return
+        bound = [read.prepared._bound(read.values) for read in pending]
+        with connection.cursor() as cursor:
+            # The driver's own client-side binding (psycopg's ClientCursor, Django's default).
+            mogrify = getattr(cursor.cursor, "mogrify", None)
+            if mogrify is None:
+                for read in pending:
+                    read._rows = read.prepared.rows(*read.values)
+                return
+            cursor.execute("; ".join(mogrify(compiled.sql, params) for compiled, params in bound))
+            for position, (read, (compiled, _)) in enumerate(zip(pending, bound, strict=True)):
+                if position and not cursor.nextset():
+                    raise RuntimeError("the server answered fewer queries than it was sent")
+                read._rows = _converted(compiled, cursor.fetchall())
+
+
+class Read:
+    """One query's place in a :class:`Reads`: its rows once they have been read."""
+
+    __slots__ = ("_reads", "_rows", "prepared", "values")
+
+    def __init__(self, reads: Reads, prepared: Prepared, values: tuple):
+        self._reads = reads
+        self.prepared = prepared
+        self.values = values
+        self._rows: list[list] | None = None
+
+    def rows(self) -> list[list]:
+        if self._rows is None:
+            self._reads.run()
+        return self._rows
+
+    def instances(self, model: type[Model] | None = None) -> list[Model]:
+        rows = self.rows()
+        return build_instances(model or self.prepared.model, rows, self.prepared._using)
 
 
 def build_instances(model: type[Model], rows: Sequence[Sequence], alias: str) -> list[Model]:

@@ -22,8 +22,17 @@ _STAND_INS = tuple(str(9_007_199_254_740_000 + i) for i in range(8))
 _makers: dict[tuple, Callable[..., str] | None] = {}
 
 
-def _maker(view_name: str, arity: int) -> Callable[..., str] | None:
-    key = (get_urlconf() or settings.ROOT_URLCONF, get_script_prefix(), view_name, arity)
+def where() -> tuple[str, str]:
+    """The URL configuration and script prefix in force (read per thread or task, which
+    costs more than the rest of a remembered link: a caller making many links in one go,
+    such as a template, may read them once and pass them on)."""
+    return get_urlconf() or settings.ROOT_URLCONF, get_script_prefix()
+
+
+def _maker(
+    view_name: str, arity: int, escape: Callable | None, place: tuple[str, str] | None
+) -> Callable[..., str] | None:
+    key = (*(place or where()), view_name, arity, escape)
     try:
         return _makers[key]
     except KeyError:
@@ -33,6 +42,9 @@ def _maker(view_name: str, arity: int) -> Callable[..., str] | None:
     except NoReverseMatch:
         maker = None
     else:
+        if escape is not None:
+            # Escaping leaves the stand-in digits as they are, so the pieces are cut alike.
+            text = escape(text)
         pieces = [text]
         for stand_in in _STAND_INS[:arity]:
             head, found, tail = pieces.pop().partition(stand_in)
@@ -44,24 +56,34 @@ def _maker(view_name: str, arity: int) -> Callable[..., str] | None:
             maker = None
         else:
             frozen = tuple(pieces)
+            # The escaped pieces are safe text, and so is their join with digits.
+            finish = type(text) if escape is not None else str
 
-            def maker(*args, frozen=frozen):
+            def maker(*args, frozen=frozen, finish=finish):
                 out = [frozen[0]]
                 for value, piece in zip(args, frozen[1:], strict=True):
                     out += [str(value), piece]
-                return "".join(out)
+                return finish("".join(out))
 
     _makers[key] = maker
     return maker
 
 
-def url(view_name: str, *args) -> str:
-    """``reverse(view_name, args=args)``, from memory when the arguments are whole numbers."""
+def url(
+    view_name: str,
+    *args,
+    escape: Callable | None = None,
+    place: tuple[str, str] | None = None,
+) -> str:
+    """``reverse(view_name, args=args)``, from memory when the arguments are whole numbers;
+    passed through ``escape`` (the template's autoescape) when one is given. ``place`` is
+    what ``where()`` returns now, when the caller has it."""
     if ":" not in view_name and all(type(arg) is int and arg >= 0 for arg in args):
-        maker = _maker(view_name, len(args))
+        maker = _maker(view_name, len(args), escape, place)
         if maker is not None:
             return maker(*args)
-    return reverse(view_name, args=list(args))
+    found = reverse(view_name, args=list(args))
+    return escape(found) if escape is not None else found
 
 
 def clear() -> None:

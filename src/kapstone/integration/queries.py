@@ -3,13 +3,14 @@
 Only the author and those the author granted read a note; a role grants nothing here.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.db.models import Prefetch, Q, prefetch_related_objects
 from django.utils import timezone
 
-from kapstone.core.prepared import Prepared
+from kapstone.core.prepared import Prepared, Reads
 from kapstone.integration import practice as practice_rules
 from kapstone.integration.models import (
     IntegrationSession,
@@ -90,16 +91,20 @@ class ChartPractice:
 
 def practice_rows(patient, *, today: date | None = None, active_only: bool = True):
     """Each assignment with its adherence over the last 7 and 28 days: two queries."""
-    today = today or timezone.localdate()
-    since = today - timedelta(days=max(ADHERENCE_WINDOWS) - 1)
     if active_only:
         # The chart's case, on every chart view: its SQL is compiled once
         # (kapstone.core.prepared), and a patient with no practice assigned costs one query.
         assignments = _ACTIVE_ASSIGNMENTS.instances(patient.pk)
     else:
         assignments = list(PracticeAssignment.objects.filter(patient=patient))
+    return _with_adherence(assignments, today)
+
+
+def _with_adherence(assignments, today: date | None) -> list["PracticeRow"]:
     if not assignments:
         return []
+    today = today or timezone.localdate()
+    since = today - timedelta(days=max(ADHERENCE_WINDOWS) - 1)
     prefetch_related_objects(
         assignments,
         Prefetch(
@@ -137,8 +142,21 @@ def open_practice_link(patient, *, now: datetime | None = None) -> PracticeLink 
 def chart_practice(patient, *, today: date | None = None) -> ChartPractice:
     """The chart's home-practice section: two queries, three when practice is assigned,
     however many assignments."""
-    link = open_practice_link(patient)
-    return ChartPractice(
-        rows=practice_rows(patient, today=today),
-        link_expires_at=link.expires_at if link else None,
-    )
+    return chart_practice_read(Reads(), patient.pk)(today=today)
+
+
+def chart_practice_read(reads: Reads, patient_id: int) -> Callable[..., ChartPractice]:
+    """``chart_practice`` with its first two queries read with a page's other queries."""
+    assignments_read = reads.add(_ACTIVE_ASSIGNMENTS, patient_id)
+    link_read = reads.add(_LATEST_LINK, patient_id)
+
+    def build(*, today: date | None = None, now: datetime | None = None) -> ChartPractice:
+        now = now or timezone.now()
+        found = link_read.instances()
+        link = found[0] if found and found[0].expires_at > now else None
+        return ChartPractice(
+            rows=_with_adherence(assignments_read.instances(), today),
+            link_expires_at=link.expires_at if link else None,
+        )
+
+    return build

@@ -2,6 +2,7 @@
 
 import re
 import sys
+from collections.abc import Callable
 from datetime import date, datetime
 
 from django.db import connections
@@ -10,7 +11,7 @@ from django.db.models import Q, QuerySet
 from kapstone.clinical import treatment_history as th
 from kapstone.clinical.demographics import looks_like_record_number, normalise_name
 from kapstone.core.models import Organization, Site
-from kapstone.core.prepared import Prepared
+from kapstone.core.prepared import Prepared, Reads
 from kapstone.patients.models import (
     Allergy,
     BodyMeasurement,
@@ -111,18 +112,18 @@ class SearchResults:
         except (TypeError, ValueError):
             number = 1
         self._ahead = ((number - 1) * per_page, per_page)
-        self._read_ahead: list[int] | None = None
+        self._read_ahead: list[Patient] | None = None
         self._count: int | None = None
 
     def count(self) -> int:
         if self._count is None:
             offset, limit = self._ahead
-            ids, total = _search_ids(self._text, offset, limit)
+            patients, total = _search_page(self._text, offset, limit)
             if total is None:
                 # No match on the page asked for: count them on their own.
                 total = _search_count(self._text)
             else:
-                self._read_ahead = ids
+                self._read_ahead = patients
             self._count = total
         return self._count
 
@@ -136,9 +137,8 @@ class SearchResults:
         limit = max((item.stop if item.stop is not None else start) - start, 0)
         if self._read_ahead is not None and start == self._ahead[0] and limit <= self._ahead[1]:
             # The page read with the count (the Paginator cuts the last page at the count).
-            ids = self._read_ahead[:limit]
-        else:
-            ids, _ = _search_ids(self._text, start, limit)
+            return self._read_ahead[:limit]
+        ids, _ = _search_ids(self._text, start, limit)
         found = {}
         for first in range(0, len(ids), SEARCH_PAGE_SIZE):
             chunk = ids[first : first + SEARCH_PAGE_SIZE]
@@ -191,7 +191,10 @@ def _search_sql(select: str, text: str, tail: str = "") -> tuple:
     return connection, sql + tail, params
 
 
-def _order_by(connection) -> str:
+def _order_by(connection, table: str = "") -> str:
+    """The patients' order (Meta.ordering) in SQL, its columns qualified by ``table`` when
+    given."""
+    qualify = f"{table}." if table else ""
     terms = []
     for name in Patient._meta.ordering:
         field = (
@@ -200,7 +203,9 @@ def _order_by(connection) -> str:
             else Patient._meta.get_field(name.lstrip("-"))
         )
         terms.append(
-            connection.ops.quote_name(field.column) + (" DESC" if name.startswith("-") else "")
+            qualify
+            + connection.ops.quote_name(field.column)
+            + (" DESC" if name.startswith("-") else "")
         )
     return ", ".join(terms)
 
@@ -216,6 +221,34 @@ def _search_ids(text: str, offset: int, limit: int) -> tuple[list[int], int | No
         cursor.execute(sql, [*params, limit, offset])
         rows = cursor.fetchall()
     return [row[0] for row in rows], (rows[0][1] if rows else None)
+
+
+def _search_page(text: str, offset: int, limit: int) -> tuple[list[Patient], int | None]:
+    """One page of matches as patients with their home sites, in the search's order, and the
+    number of matches (None when the page is past the last match), in one query: the page's
+    ids and the count are found first (sorting ids, not whole rows), then joined to their
+    rows, as ``_search_ids`` and ``_BY_IDS`` would in two."""
+    connection = connections[Patient.objects.db]
+    select, where, after = _BY_IDS.sql.partition(" WHERE ")
+    if not where or " WHERE " in after:
+        raise RuntimeError("unexpected shape of the patients-by-id query")
+    pk = connection.ops.quote_name(Patient._meta.pk.column)
+    table = connection.ops.quote_name(Patient._meta.db_table)
+    page = connection.ops.quote_name("kapstone_page")
+    tail = f" ORDER BY {_order_by(connection)} LIMIT %s OFFSET %s"
+    _, ids_sql, params = _search_sql(f"{pk}, COUNT(*) OVER () AS total", text, tail)
+    columns, _from, rest = select.partition(" FROM ")
+    sql = (
+        f"WITH {page} AS ({ids_sql}) {columns}, {page}.total FROM {rest} "
+        f"INNER JOIN {page} ON {page}.{pk} = {table}.{pk} "
+        f"ORDER BY {_order_by(connection, table)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, limit, offset])
+        rows = _BY_IDS.converted(cursor.fetchall())
+    if not rows:
+        return [], None
+    return _patients_with_sites([row[:-1] for row in rows]), rows[0][-1]
 
 
 def _search_count(text: str) -> int:
@@ -253,31 +286,45 @@ _HOME_SITE = Patient._meta.get_field("home_site")
 
 
 def chart(patient_id: int) -> Patient:
-    """The patient with everything the chart shows, in eight queries whatever its size.
+    """The patient with everything the chart shows, in eight queries whatever its size (one
+    round trip on PostgreSQL).
 
     `patient.contacts.all()` and the other history relations answer from what was read here,
     as after prefetch_related; `patient.recent_measurements` holds the latest 20
     measurements, newest first. Raises Patient.DoesNotExist.
     """
-    found = _patients_with_sites(_PATIENT.rows(patient_id))
-    if not found:
-        raise Patient.DoesNotExist("no such patient")
-    patient = found[0]
-    patient.recent_measurements = _with_patient(
-        patient, "measurements", _RECENT.instances(patient.pk)
-    )
-    cache = getattr(patient, "_prefetched_objects_cache", None)
-    if cache is None:
-        cache = patient._prefetched_objects_cache = {}
-    for name, prepared in _HISTORY.items():
-        manager = getattr(patient, name)
-        # The related manager's own queryset (filtered to this patient, so anything chained
-        # on it still reads this patient's rows only), with its results already in hand.
-        queryset = manager.get_queryset()
-        queryset._result_cache = _with_patient(patient, name, prepared.instances(patient.pk))
-        queryset._prefetch_done = True
-        cache[name] = queryset
-    return patient
+    return chart_read(Reads(), patient_id)()
+
+
+def chart_read(reads: Reads, patient_id: int) -> Callable[[], Patient]:
+    """Add the chart's queries to ``reads``; the returned function builds the patient from
+    their rows (as ``chart`` does) once they are read with the page's other queries."""
+    patient_read = reads.add(_PATIENT, patient_id)
+    recent_read = reads.add(_RECENT, patient_id)
+    history_reads = {name: reads.add(prepared, patient_id) for name, prepared in _HISTORY.items()}
+
+    def build() -> Patient:
+        found = _patients_with_sites(patient_read.rows())
+        if not found:
+            raise Patient.DoesNotExist("no such patient")
+        patient = found[0]
+        patient.recent_measurements = _with_patient(
+            patient, "measurements", recent_read.instances()
+        )
+        cache = getattr(patient, "_prefetched_objects_cache", None)
+        if cache is None:
+            cache = patient._prefetched_objects_cache = {}
+        for name, read in history_reads.items():
+            manager = getattr(patient, name)
+            # The related manager's own queryset (filtered to this patient, so anything
+            # chained on it still reads this patient's rows only), with its results in hand.
+            queryset = manager.get_queryset()
+            queryset._result_cache = _with_patient(patient, name, read.instances())
+            queryset._prefetch_done = True
+            cache[name] = queryset
+        return patient
+
+    return build
 
 
 def _patients_with_sites(rows) -> list[Patient]:
@@ -307,8 +354,18 @@ _ORGANIZATION = Prepared(lambda: Organization.objects.order_by("pk")[:1], arity=
 def organization() -> Organization:
     """The clinic (Organization.current()), read with a prepared query: the chart needs its
     settings on every view."""
-    found = _ORGANIZATION.instances()
-    return found[0] if found else Organization.current()
+    return organization_read(Reads())()
+
+
+def organization_read(reads: Reads) -> Callable[[], Organization]:
+    """``organization`` read with a page's other queries."""
+    read = reads.add(_ORGANIZATION)
+
+    def build() -> Organization:
+        found = read.instances()
+        return found[0] if found else Organization.current()
+
+    return build
 
 
 def latest(measurements, field: str):

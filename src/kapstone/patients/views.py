@@ -4,22 +4,30 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import floatformat
 from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from kapstone.access.roles import Permission as P
-from kapstone.assessments.queries import chart_scores
+from kapstone.assessments.queries import chart_scores_read
 from kapstone.audit.recording import record, record_reads
 from kapstone.clinical import units
 from kapstone.core import reversing
 from kapstone.core.forms import apply_domain_errors
 from kapstone.core.models import Organization
 from kapstone.core.permissions import has_permission, requires
+from kapstone.core.prepared import Reads
 from kapstone.errors import InvalidInput, InvalidInputs
 from kapstone.integration import queries as integration_queries
 from kapstone.patients import actions, forms, queries
-from kapstone.patients.models import Diagnosis, MedicationStatement, Patient
+from kapstone.patients.models import (
+    Diagnosis,
+    MedicationStatement,
+    MedicationTrial,
+    Patient,
+    PsychotherapyCourse,
+)
 
 PAGE_SIZE = queries.SEARCH_PAGE_SIZE
 
@@ -74,16 +82,24 @@ def patient_new(request):
 
 @requires(P.PATIENT_VIEW_DEMOGRAPHICS)
 def patient_chart(request, pk):
+    user = request.user
+    clinical = has_permission(user, P.PATIENT_VIEW_CLINICAL)
+    # Every query the chart needs goes together: one round trip on PostgreSQL.
+    reads = Reads()
+    patient_of = queries.chart_read(reads, pk)
+    if clinical:
+        organization_of = queries.organization_read(reads)
+        scores_of = chart_scores_read(reads, pk)
+        practice_of = integration_queries.chart_practice_read(reads, pk)
     try:
-        patient = queries.chart(pk)
+        patient = patient_of()
     except Patient.DoesNotExist:
         raise Http404("no such patient") from None
-    user = request.user
     sections = ["demographics"]
     context = {"patient": patient}
-    if has_permission(user, P.PATIENT_VIEW_CLINICAL):
+    if clinical:
         sections.append("clinical")
-        config = queries.organization().config
+        config = organization_of().config
         weight = queries.latest(patient.recent_measurements, "weight_kg")
         height = queries.latest(patient.recent_measurements, "height_cm")
         context.update(
@@ -95,14 +111,55 @@ def patient_chart(request, pk):
             if weight and height
             else None,
             resistance=queries.resistance_summary(patient, config),
-            scores=chart_scores(patient, overrides=config.outcome_overrides),
-            practice=integration_queries.chart_practice(patient),
+            **_history_rows(patient),
+            scores=scores_of(config.outcome_overrides),
+            practice=practice_of(),
         )
     if has_permission(user, P.PATIENT_VIEW_DIAGNOSES):
         sections.append("diagnoses")
     record(actor=user, action="patient.view", target=patient, detail={"sections": sections})
     context["sections"] = set(sections)
     return render(request, "patients/chart.html", context)
+
+
+def _labels(model, field: str) -> dict[str, str]:
+    return {value: str(label) for value, label in model._meta.get_field(field).flatchoices}
+
+
+_TRIAL_CLASS = _labels(MedicationTrial, "drug_class")
+_TRIAL_RESPONSE = _labels(MedicationTrial, "response")
+_COURSE_MODALITY = _labels(PsychotherapyCourse, "modality")
+_COURSE_RESPONSE = _labels(PsychotherapyCourse, "response")
+
+
+def _history_rows(patient) -> dict[str, list[dict[str, str]]]:
+    """The treatment history's tables as plain strings, as the list page does with its rows:
+    the template resolving model attributes, choice labels and number formats per cell was
+    about 40% of the chart's rendering."""
+    trials = [
+        {
+            "drug": t.drug,
+            "drug_class": _TRIAL_CLASS.get(t.drug_class, t.drug_class),
+            "dose": f"{floatformat(t.max_daily_dose_mg, '-2')} mg/day"
+            if t.max_daily_dose_mg
+            else "",
+            "weeks": str(t.weeks),
+            "adequate": "yes" if t.adequate_dose else "no",
+            "response": _TRIAL_RESPONSE.get(t.response, t.response),
+            "side_effects": t.side_effects,
+        }
+        for t in patient.medication_trials.all()
+    ]
+    courses = [
+        {
+            "modality": _COURSE_MODALITY.get(c.modality, c.modality),
+            "sessions": str(c.sessions),
+            "response": _COURSE_RESPONSE.get(c.response, c.response),
+            "ended": c.ended_on.strftime("%Y-%m") if c.ended_on else "",
+        }
+        for c in patient.psychotherapy_courses.all()
+    ]
+    return {"trial_rows": trials, "course_rows": courses}
 
 
 @requires(P.PATIENT_EDIT_DEMOGRAPHICS)

@@ -1,0 +1,89 @@
+"""Prepared queries read together (kapstone.core.prepared.Reads): the same rows, converted
+the same way, as each query on its own; on PostgreSQL in one round trip."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from kapstone.core.prepared import Prepared, Reads
+from kapstone.patients import queries
+from kapstone.patients.models import Allergy, BodyMeasurement, Patient
+
+pytestmark = pytest.mark.django_db
+
+_BY_LAST_NAME = Prepared(lambda name: Patient.objects.filter(last_name=name).order_by("pk"))
+_ALLERGIES = Prepared(lambda patient_id: Allergy.objects.filter(patient_id=patient_id))
+_WEIGHTS = Prepared(
+    lambda patient_id: (
+        BodyMeasurement.objects.filter(patient_id=patient_id)
+        .order_by("pk")
+        .values_list("measured_at", "weight_kg")
+    )
+)
+
+
+@pytest.fixture
+def awkward(make_patient):
+    """Values the client-side binding must quote: an apostrophe, a percent sign, a
+    backslash, a semicolon that must not end the statement."""
+    patient = make_patient(last_name="O'Brien; 100% \\ done", weight="70.25")
+    Allergy.objects.create(patient=patient, substance="Penicillin", active=False)
+    Allergy.objects.create(patient=patient, substance="Latex")
+    return patient
+
+
+def test_reads_together_give_what_each_query_gives_alone(awkward, make_patient):
+    make_patient(last_name="Someone Else")
+    alone = [
+        _BY_LAST_NAME.rows(awkward.last_name),
+        _ALLERGIES.rows(awkward.pk),
+        _WEIGHTS.rows(awkward.pk),
+        _ALLERGIES.rows(0),
+    ]
+    reads = Reads()
+    together = [
+        reads.add(_BY_LAST_NAME, awkward.last_name),
+        reads.add(_ALLERGIES, awkward.pk),
+        reads.add(_WEIGHTS, awkward.pk),
+        reads.add(_ALLERGIES, 0),
+    ]
+    assert [read.rows() for read in together] == alone
+    assert len(alone[0]) == 1 and len(alone[1]) == 2 and alone[3] == []
+    # Converted as the ORM converts: an aware datetime and a Decimal.
+    measured_at, weight = alone[2][0]
+    assert measured_at.tzinfo is not None and str(weight) == "70.25"
+    assert [a.substance for a in together[1].instances()] == ["Latex", "Penicillin"]
+
+
+def test_reads_run_once_when_the_first_is_asked_for(awkward):
+    reads = Reads()
+    first = reads.add(_ALLERGIES, awkward.pk)
+    second = reads.add(_BY_LAST_NAME, awkward.last_name)
+    with CaptureQueriesContext(connection) as run:
+        first.rows()
+    with CaptureQueriesContext(connection) as later:
+        assert second.rows()[0][0] == awkward.pk
+    assert len(later.captured_queries) == 0
+    expected = 1 if connection.vendor == "postgresql" else 2
+    assert len(run.captured_queries) == expected
+
+
+def test_the_chart_reads_in_one_round_trip_on_postgresql(awkward):
+    with CaptureQueriesContext(connection) as run:
+        patient = queries.chart(awkward.pk)
+    assert patient.last_name == awkward.last_name
+    assert [a.substance for a in patient.allergies.all()] == ["Latex", "Penicillin"]
+    assert str(patient.recent_measurements[0].weight_kg) == "70.25"
+    expected = 1 if connection.vendor == "postgresql" else 8
+    assert len(run.captured_queries) == expected
+
+
+def test_a_missing_patient_is_still_refused(db):
+    with pytest.raises(Patient.DoesNotExist):
+        queries.chart(0)
+
+
+def test_reads_from_another_database_are_refused():
+    other = Prepared(lambda pk: Patient.objects.filter(pk=pk), using="other")
+    with pytest.raises(ValueError, match="same database"):
+        Reads().add(other, 1)
