@@ -87,3 +87,40 @@ def test_reads_from_another_database_are_refused():
     other = Prepared(lambda pk: Patient.objects.filter(pk=pk), using="other")
     with pytest.raises(ValueError, match="same database"):
         Reads().add(other, 1)
+
+
+def _server_statements() -> set[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM pg_prepared_statements")
+        return {name for (name,) in cursor.fetchall()}
+
+
+@pytest.mark.postgres
+def test_on_postgresql_each_query_is_prepared_once_per_connection(awkward):
+    assert connection.vendor == "postgresql", "run this in the PostgreSQL pass"
+    first = _ALLERGIES.rows(awkward.pk)
+    assert _ALLERGIES.name in _server_statements()
+    with CaptureQueriesContext(connection) as again:
+        assert _ALLERGIES.rows(awkward.pk) == first
+    (sent,) = again.captured_queries
+    assert sent["sql"].startswith(f"EXECUTE {_ALLERGIES.name}(") and "PREPARE" not in sent["sql"]
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_failed_batch_drops_and_prepares_again(awkward):
+    from django.db import DatabaseError, transaction
+
+    assert connection.vendor == "postgresql", "run this in the PostgreSQL pass"
+    _ALLERGIES.rows(awkward.pk)
+    broken = Prepared(lambda pk: Patient.objects.filter(pk=pk).extra(where=["1/0 = 1"]))
+    reads = Reads()
+    reads.add(_WEIGHTS, awkward.pk)
+    failing = reads.add(broken, awkward.pk)
+    with pytest.raises(DatabaseError), transaction.atomic():
+        failing.rows()
+    # The connection's prepared statements are unknown now: they are dropped and prepared
+    # again with the next queries, which answer as before.
+    with CaptureQueriesContext(connection) as recovered:
+        rows = _ALLERGIES.rows(awkward.pk)
+    assert recovered.captured_queries[0]["sql"].startswith("DEALLOCATE ALL; PREPARE")
+    assert [row[2] for row in rows] == ["Latex", "Penicillin"]

@@ -14,7 +14,10 @@ field receives a marker as its text). Only plain values (numbers, text) can be p
 compare anything else (a time, say) in Python after the query.
 """
 
+import itertools
+import re
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 
 from django.db import connections
@@ -22,6 +25,8 @@ from django.db.models import Model, QuerySet
 
 # Stand-ins for the parameters, one per position; far outside any id or count in use.
 MARKERS = tuple(-(2**62) + i for i in range(32))
+
+_names = itertools.count(1)
 
 
 class _Compiled:
@@ -61,6 +66,8 @@ class Prepared:
         self._using = using
         self._local = threading.local()
         self.model = None
+        # Its name as a server-side prepared statement on PostgreSQL (see _on_server).
+        self.name = f"kapstone_{next(_names)}"
 
     def _compiled(self) -> _Compiled:
         compiled = getattr(self._local, "compiled", None)
@@ -74,6 +81,8 @@ class Prepared:
 
     def rows(self, *values) -> list[list]:
         compiled, params = self._bound(values)
+        if compiled.connection.vendor == "postgresql":
+            return _on_server(compiled.connection, [(self, compiled, params)])[0]
         with compiled.connection.cursor() as cursor:
             cursor.execute(compiled.sql, params)
             return _converted(compiled, cursor.fetchall())
@@ -150,19 +159,71 @@ class Reads:
             for read in pending:
                 read._rows = read.prepared.rows(*read.values)
             return
-        bound = [read.prepared._bound(read.values) for read in pending]
-        with connection.cursor() as cursor:
-            # The driver's own client-side binding (psycopg's ClientCursor, Django's default).
-            mogrify = getattr(cursor.cursor, "mogrify", None)
-            if mogrify is None:
-                for read in pending:
-                    read._rows = read.prepared.rows(*read.values)
-                return
-            cursor.execute("; ".join(mogrify(compiled.sql, params) for compiled, params in bound))
-            for position, (read, (compiled, _)) in enumerate(zip(pending, bound, strict=True)):
-                if position and not cursor.nextset():
-                    raise RuntimeError("the server answered fewer queries than it was sent")
-                read._rows = _converted(compiled, cursor.fetchall())
+        items = [(read.prepared, *read.prepared._bound(read.values)) for read in pending]
+        for read, rows in zip(pending, _on_server(connection, items), strict=True):
+            read._rows = rows
+
+
+# Server-side prepared statements on PostgreSQL, by driver connection: the names prepared on
+# it, or None when that is unknown (after an error), and all are dropped and prepared again.
+_prepared_on: "weakref.WeakKeyDictionary[object, set[str] | None]" = weakref.WeakKeyDictionary()
+_PLACEHOLDER = re.compile(r"%%|%s")
+
+
+def _numbered(sql: str) -> str:
+    """Django's %s placeholders as PREPARE's $1, $2, ... (and %% as %)."""
+    numbers = itertools.count(1)
+    return _PLACEHOLDER.sub(lambda m: "%" if m.group() == "%%" else f"${next(numbers)}", sql)
+
+
+def _on_server(connection, items: list[tuple["Prepared", _Compiled, list]]) -> list[list[list]]:
+    """Run prepared queries on PostgreSQL in one round trip, as statements prepared on the
+    server: each is planned once per connection (PREPARE, sent with its first EXECUTE)
+    instead of on every run. Planning was the larger part of the database's work on the
+    chart (the patient query took 0.23 ms to plan and 0.04 ms to run, measured with
+    pg_stat_statements). The text is sent with the simple query protocol, values bound by
+    the driver, so it stays one message however many statements it holds.
+
+    Prepared statements outlive transactions, rolled back or not; after any error the
+    connection's are dropped (DEALLOCATE ALL) and prepared again, as their state is then
+    unknown.
+    """
+    with connection.cursor() as cursor:
+        raw = cursor.cursor
+        mogrify = raw.mogrify
+        driver_connection = raw.connection
+        known = _prepared_on.get(driver_connection, set())
+        setup = []
+        if known is None:
+            setup.append("DEALLOCATE ALL")
+            known = set()
+        preparing = {}
+        executes = []
+        for prepared, compiled, params in items:
+            if prepared.name not in known and prepared.name not in preparing:
+                preparing[prepared.name] = f"PREPARE {prepared.name} AS {_numbered(compiled.sql)}"
+            execute = f"EXECUTE {prepared.name}"
+            if params:
+                execute += mogrify("(" + ", ".join(["%s"] * len(params)) + ")", params)
+            executes.append(execute)
+        setup += preparing.values()
+        _prepared_on[driver_connection] = None
+        cursor.execute("; ".join(setup + executes))
+        _prepared_on[driver_connection] = known | preparing.keys()
+        # The answers come in order: the setup's (no rows), then each EXECUTE's.
+        for _ in range(len(setup)):
+            _next_answer(cursor)
+        results = []
+        for position, (_, compiled, _) in enumerate(items):
+            if position:
+                _next_answer(cursor)
+            results.append(_converted(compiled, cursor.fetchall()))
+        return results
+
+
+def _next_answer(cursor) -> None:
+    if not cursor.nextset():
+        raise RuntimeError("the server answered fewer statements than it was sent")
 
 
 class Read:
