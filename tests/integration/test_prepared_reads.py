@@ -124,3 +124,24 @@ def test_on_postgresql_a_failed_batch_drops_and_prepares_again(awkward):
         rows = _ALLERGIES.rows(awkward.pk)
     assert recovered.captured_queries[0]["sql"].startswith("DEALLOCATE ALL; PREPARE")
     assert [row[2] for row in rows] == ["Latex", "Penicillin"]
+
+
+@pytest.mark.postgres
+def test_on_postgresql_searches_of_a_few_words_are_prepared_and_longer_ones_are_not(awkward):
+    from django.core.paginator import Paginator
+
+    assert connection.vendor == "postgresql", "run this in the PostgreSQL pass"
+
+    def written() -> set[str]:
+        return {name for name in _server_statements() if name.startswith("kapstone_w_")}
+
+    def search(text: str) -> list[int]:
+        page = Paginator(queries.SearchResults(text), 25).get_page(1)
+        return [p.pk for p in page.object_list]
+
+    before = written()
+    assert search("o'brien") == [awkward.pk]
+    assert search("o'b") == [awkward.pk]  # the same shape: one statement for both
+    assert len(written() - before) == 1
+    assert search("o'brien 100% done a b") == []
+    assert len(written() - before) == 1

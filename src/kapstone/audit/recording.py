@@ -25,6 +25,7 @@ from django.utils import timezone
 from kapstone.audit import chain
 from kapstone.audit.context import origin
 from kapstone.audit.models import AuditChainHead, AuditEvent, AuditEventPatient
+from kapstone.core.prepared import run_written
 
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -93,14 +94,20 @@ class _Statements:
         if connection.vendor == "postgresql":
             # SET reads the row as it was: the new link is the old hash, and the new hash
             # covers the old hash and the next number. The UPDATE takes the row lock itself.
+            # Typed, because the statement is prepared on the server (run_written): its
+            # parameters take their types from the text, not from the values.
             values = ", ".join(
-                f"head.{q(f.column)}" if f.name in _LINK_FIELDS else "%s" for f in _EVENT_FIELDS
+                f"head.{q(f.column)}"
+                if f.name in _LINK_FIELDS
+                else f"CAST(%s AS {f.cast_db_type(connection)})"
+                for f in _EVENT_FIELDS
             )
             # Names from the models, every value bound.
             self.append_one = (
                 f"WITH head AS (UPDATE {head} SET {seq} = {seq} + 1, {prev} = {hash_}, "  # noqa: S608
                 f"{hash_} = encode(sha256(convert_to("
-                f"%s || {hash_} || %s || ({seq} + 1)::text || %s, 'UTF8')), 'hex') "
+                f"CAST(%s AS text) || {hash_} || CAST(%s AS text) || ({seq} + 1)::text "
+                f"|| CAST(%s AS text), 'UTF8')), 'hex') "
                 f"WHERE {pk} = 1 RETURNING {seq}, {prev}, {hash_}), "
                 f"event AS (INSERT INTO {events} ({columns}) SELECT {values} FROM head "
                 f"RETURNING {q('id')}, {seq}, {prev}, {hash_})"
@@ -207,11 +214,12 @@ def _append_linked_by_database(connection, sql: _Statements, row: dict) -> Audit
     if shown:
         statement += sql.append_shown
         params.append(list(shown))
-    with connection.cursor() as cursor:
-        cursor.execute(statement + sql.append_end, params)
-        found = cursor.fetchone()
-    if found is None:
+    # Planned once per connection (kapstone.core.prepared): two shapes, with and without a
+    # list's patients.
+    rows = run_written(statement + sql.append_end, params, using=connection.alias)
+    if not rows:
         return None
+    found = rows[0]
     event.pk, event.seq, event.prev_hash, event.hash = found
     event._state.adding = False
     event._state.db = connection.alias

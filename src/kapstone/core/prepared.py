@@ -14,6 +14,7 @@ field receives a marker as its text). Only plain values (numbers, text) can be p
 compare anything else (a time, say) in Python after the query.
 """
 
+import hashlib
 import itertools
 import re
 import threading
@@ -162,6 +163,35 @@ class Reads:
         items = [(read.prepared, *read.prepared._bound(read.values)) for read in pending]
         for read, rows in zip(pending, _on_server(connection, items), strict=True):
             read._rows = rows
+
+
+class _Written:
+    """SQL written by hand, shaped like a compiled Prepared for _on_server."""
+
+    __slots__ = ("connection", "converters", "name", "sql")
+
+    def __init__(self, connection, sql: str, like: Prepared | None):
+        self.connection = connection
+        self.sql = sql
+        self.converters = like._compiled().converters if like is not None else []
+        self.name = "kapstone_w_" + hashlib.blake2b(sql.encode(), digest_size=10).hexdigest()
+
+
+def run_written(sql: str, params: list, *, like: Prepared | None = None, using="default"):
+    """Rows of SQL written by hand (its shape fixed, its values in ``params``), converted as
+    ``like``'s columns are when given (columns after those left as they are).
+
+    On PostgreSQL it runs as a server-side prepared statement named after its text, like a
+    Prepared query (see _on_server): use it for a handful of shapes run on every page, such
+    as the patient search's, not for text that varies without bound.
+    """
+    connection = connections[using]
+    written = _Written(connection, sql, like)
+    if connection.vendor == "postgresql":
+        return _on_server(connection, [(written, written, params)])[0]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return _converted(written, cursor.fetchall())
 
 
 # Server-side prepared statements on PostgreSQL, by driver connection: the names prepared on

@@ -11,7 +11,7 @@ from django.db.models import Q, QuerySet
 from kapstone.clinical import treatment_history as th
 from kapstone.clinical.demographics import looks_like_record_number, normalise_name
 from kapstone.core.models import Organization, Site
-from kapstone.core.prepared import Prepared, Reads
+from kapstone.core.prepared import Prepared, Reads, run_written
 from kapstone.patients.models import (
     Allergy,
     BodyMeasurement,
@@ -48,13 +48,12 @@ def search(query: str) -> QuerySet[Patient]:
         return patients.filter(record_number=text.upper())
     if (dob := parse_search_date(text)) is not None:
         return patients.filter(date_of_birth=dob)
-    for word in re.split(r"[\s,]+", normalise_name(text)):
-        if word:
-            patients = patients.filter(
-                _starts_with("last_name_norm", word)
-                | _starts_with("first_name_norm", word)
-                | _starts_with("preferred_name_norm", word)
-            )
+    for word in _words(text):
+        patients = patients.filter(
+            _starts_with("last_name_norm", word)
+            | _starts_with("first_name_norm", word)
+            | _starts_with("preferred_name_norm", word)
+        )
     return patients
 
 
@@ -166,9 +165,7 @@ def _search_condition(connection, text: str) -> tuple[str, list]:
         return f"{column['date_of_birth']} = %s", [connection.ops.adapt_datefield_value(dob)]
     like = connection.operators["startswith"] % "%s"
     words, params = [], []
-    for word in re.split(r"[\s,]+", normalise_name(text)):
-        if not word:
-            continue
+    for word in _words(text):
         either = []
         for field in _NAME_FIELDS:
             tests = [f"{column[field]} >= %s", f"{column[field]} {like}"]
@@ -243,12 +240,25 @@ def _search_page(text: str, offset: int, limit: int) -> tuple[list[Patient], int
         f"INNER JOIN {page} ON {page}.{pk} = {table}.{pk} "
         f"ORDER BY {_order_by(connection, table)}"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*params, limit, offset])
-        rows = _BY_IDS.converted(cursor.fetchall())
+    if len(_words(text)) <= _PREPARED_WORDS:
+        # One of a few shapes (by number of words), planned once per connection.
+        rows = run_written(sql, [*params, limit, offset], like=_BY_IDS)
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*params, limit, offset])
+            rows = _BY_IDS.converted(cursor.fetchall())
     if not rows:
         return [], None
     return _patients_with_sites([row[:-1] for row in rows]), rows[0][-1]
+
+
+# Searches of up to this many words run as prepared statements: a name, first and last, with
+# room to spare; longer ones, rare, are planned each time rather than kept on the server.
+_PREPARED_WORDS = 4
+
+
+def _words(text: str) -> list[str]:
+    return [word for word in re.split(r"[\s,]+", normalise_name(text)) if word]
 
 
 def _search_count(text: str) -> int:
