@@ -134,9 +134,13 @@ def _with_adherence(assignments, today: date | None) -> list["PracticeRow"]:
 
 def open_practice_link(patient, *, now: datetime | None = None) -> PracticeLink | None:
     """The patient's unrevoked link that stays open longest, if it is still open."""
+    return _still_open(_LATEST_LINK.instances(patient.pk), now)
+
+
+def _still_open(latest: list[PracticeLink], now: datetime | None) -> PracticeLink | None:
+    """The link that closes last (read by _LATEST_LINK), if it has not closed yet."""
     now = now or timezone.now()
-    found = _LATEST_LINK.instances(patient.pk)
-    return found[0] if found and found[0].expires_at > now else None
+    return latest[0] if latest and latest[0].expires_at > now else None
 
 
 def chart_practice(patient, *, today: date | None = None) -> ChartPractice:
@@ -151,9 +155,7 @@ def chart_practice_read(reads: Reads, patient_id: int) -> Callable[..., ChartPra
     link_read = reads.add(_LATEST_LINK, patient_id)
 
     def build(*, today: date | None = None, now: datetime | None = None) -> ChartPractice:
-        now = now or timezone.now()
-        found = link_read.instances()
-        link = found[0] if found and found[0].expires_at > now else None
+        link = _still_open(link_read.instances(), now)
         return ChartPractice(
             rows=_with_adherence(assignments_read.instances(), today),
             link_expires_at=link.expires_at if link else None,
