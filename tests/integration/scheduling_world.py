@@ -127,3 +127,34 @@ def found_retreat(*, by, site, patient, start, dosing_room, therapy_room, clinic
     run.result = {"solver": "OPTIMAL", "gap": 0.0, "problems": [], "sessions": sessions}
     run.save(update_fields=["status", "result"])
     return run
+
+
+def one_patient_world(make_patient, clinician, make_staff, clinic) -> dict:
+    """One patient with a signed plan, a site and its dosing and therapy rooms: what the
+    schedule's action tests book against."""
+    _org, site = clinic
+    patient = make_patient(first_name="Avery", last_name="Testpatient")
+    plan = sign_plan_for(patient, clinician, make_staff)
+    dosing_room, therapy_room = rooms(site)
+    return {
+        "patient": patient,
+        "plan": plan,
+        "site": site,
+        "dosing_room": dosing_room,
+        "therapy_room": therapy_room,
+        "make_patient": make_patient,
+        "make_staff": make_staff,
+    }
+
+
+def booked(setting, by, **extra):
+    """A series booked for the world's patient in its rooms."""
+    return book(
+        by=by,
+        patient=setting["patient"],
+        plan=setting["plan"],
+        site=setting["site"],
+        dosing_room=setting["dosing_room"],
+        integration_room=setting["therapy_room"],
+        **extra,
+    )

@@ -12,7 +12,14 @@ from kapstone.errors import AccessDenied, InvalidInputs
 from kapstone.scheduling import actions
 from kapstone.scheduling.models import Appointment, FeedToken, StaffHours
 from kapstone.treatment import actions as treatment_actions
-from tests.integration.scheduling_world import FIRST_MONDAY, acls, book, rooms, sign_plan_for
+from tests.integration.scheduling_world import (
+    FIRST_MONDAY,
+    acls,
+    book,
+    booked,
+    one_patient_world,
+    sign_plan_for,
+)
 
 ZONE = ZoneInfo("America/New_York")
 
@@ -23,31 +30,7 @@ def local(appointment):
 
 @pytest.fixture
 def setting(make_patient, clinician, make_staff, clinic):
-    _org, site = clinic
-    patient = make_patient(first_name="Avery", last_name="Testpatient")
-    plan = sign_plan_for(patient, clinician, make_staff)
-    dosing_room, therapy_room = rooms(site)
-    return {
-        "patient": patient,
-        "plan": plan,
-        "site": site,
-        "dosing_room": dosing_room,
-        "therapy_room": therapy_room,
-        "make_patient": make_patient,
-        "make_staff": make_staff,
-    }
-
-
-def booked(setting, by, **extra):
-    return book(
-        by=by,
-        patient=setting["patient"],
-        plan=setting["plan"],
-        site=setting["site"],
-        dosing_room=setting["dosing_room"],
-        integration_room=setting["therapy_room"],
-        **extra,
-    )
+    return one_patient_world(make_patient, clinician, make_staff, clinic)
 
 
 def test_series_is_generated_from_the_signed_plan(setting, clinician):
