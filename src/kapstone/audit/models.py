@@ -22,19 +22,31 @@ class AuditEvent(models.Model):
     actor_id = models.BigIntegerField(null=True, db_index=True)
     actor_username = models.CharField(max_length=150, blank=True)
     actor_roles = models.CharField(max_length=200, blank=True)
-    action = models.CharField(max_length=60, db_index=True)
+    # Indexed for prefix search only (Meta.indexes): the trail page filters by the start of
+    # an action ("patient." finds every patient event).
+    action = models.CharField(max_length=60)
     target_type = models.CharField(max_length=60, blank=True)
     target_id = models.CharField(max_length=40, blank=True)
     patient_id = models.BigIntegerField(null=True, db_index=True)
     ip_address = models.CharField(max_length=45, blank=True)
     detail = models.JSONField(default=dict, blank=True)
     prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64, unique=True)
+    # Not unique and not indexed: nothing looks an event up by its hash, and the chain
+    # already ties each hash to its place (verify_chain). An index of random 64-character
+    # keys was the dearest part of every page's append, taken under the chain's lock.
+    hash = models.CharField(max_length=64)
 
     objects = AuditEventQuerySet.as_manager()
 
     class Meta:
         ordering = ["-seq"]
+        indexes = [
+            # On PostgreSQL the pattern operator class serves both `=` and `LIKE 'x%'`
+            # whatever the database's collation; elsewhere it is a plain index.
+            models.Index(
+                fields=["action"], name="audit_action_prefix", opclasses=["varchar_pattern_ops"]
+            ),
+        ]
         constraints = [
             models.CheckConstraint(condition=models.Q(seq__gte=1), name="audit_seq_positive"),
         ]

@@ -54,6 +54,7 @@ class Command(BaseCommand):
         if not no_worker:
             # Started before gunicorn, stopped when it exits (kapstone.core.serving).
             atexit.register(serving.BackgroundWorker().start().stop)
+        serving.prepare_workers()
         _App(
             {
                 "bind": bind,
