@@ -56,8 +56,8 @@ def prepare_workers() -> None:
     from kapstone.clinical import instruments
 
     instruments.all_instruments()
-    get_resolver().url_patterns  # noqa: B018 - reading it imports every view module
-    get_resolver()._populate()
+    # Reading the reverse table imports every view module and fills the table in.
+    get_resolver().reverse_dict  # noqa: B018
     ours = Path(__file__).resolve().parents[1]
     for engine in engines.all():
         for folder in map(Path, engine.template_dirs):
