@@ -22,3 +22,98 @@ def test_on_postgresql_the_connection_plans_each_prepared_statement_once():
     with connection.cursor() as cursor:
         cursor.execute("SHOW plan_cache_mode")
         assert cursor.fetchone()[0] == "force_generic_plan"
+
+
+def test_postgresql_urls_use_kapstones_backend_and_others_are_left_alone(monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgres://u@127.0.0.1:5432/k")
+    config = settings._database()
+    assert config["ENGINE"] == "kapstone.core.postgresql"
+    assert config["CONN_HEALTH_CHECKS"] is True
+    monkeypatch.setenv("DATABASE_URL", "sqlite:////tmp/elsewhere.sqlite3")
+    assert settings._database()["ENGINE"] == "django.db.backends.sqlite3"
+
+
+@pytest.fixture
+def health_checks(monkeypatch):
+    """Count the connection's health checks (Django's SELECT 1)."""
+    from kapstone.core.postgresql import base
+
+    checks = []
+    real = connection.is_usable
+
+    def is_usable():
+        checks.append(1)
+        return real()
+
+    connection.ensure_connection()
+    # As DATABASE_URL configures it (see kapstone.settings).
+    assert connection.health_check_enabled
+    monkeypatch.setattr(connection, "is_usable", is_usable)
+    return checks, base
+
+
+def _request_using_the_database():
+    connection.close_if_unusable_or_obsolete()  # request_started
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    connection.close_if_unusable_or_obsolete()  # request_finished
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_that_just_served_a_request_is_reused_without_a_health_check(
+    health_checks,
+):
+    checks, _ = health_checks
+    _request_using_the_database()
+    checks.clear()
+    _request_using_the_database()
+    _request_using_the_database()
+    assert checks == []
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_idle_past_the_trusted_time_is_checked_first(health_checks, monkeypatch):
+    checks, base = health_checks
+    _request_using_the_database()
+    connection.answered_at -= base.TRUSTED_SECONDS + 0.1
+    checks.clear()
+    _request_using_the_database()
+    assert checks == [1]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_requests_that_do_not_use_the_connection_do_not_extend_its_trust(health_checks):
+    checks, base = health_checks
+    _request_using_the_database()
+    connection.answered_at -= base.TRUSTED_SECONDS + 0.1
+    connection.close_if_unusable_or_obsolete()  # a request without queries starts
+    connection.close_if_unusable_or_obsolete()  # and finishes
+    checks.clear()
+    _request_using_the_database()
+    assert checks == [1]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_dropped_connection_is_replaced_by_the_health_check(health_checks):
+    checks, base = health_checks
+    _request_using_the_database()
+    with connection.connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        old_pid = cursor.fetchone()[0]
+    connection.answered_at -= base.TRUSTED_SECONDS + 0.1
+    # The server ends the connection while it sits idle between requests.
+    other = connection.get_new_connection(connection.get_connection_params())
+    try:
+        other.execute("SELECT pg_terminate_backend(%s)", [old_pid])
+    finally:
+        other.close()
+    connection.close_if_unusable_or_obsolete()
+    checks.clear()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        assert cursor.fetchone()[0] != old_pid
+    assert checks == [1]

@@ -15,6 +15,7 @@ compare anything else (a time, say) in Python after the query.
 """
 
 import hashlib
+import inspect
 import itertools
 import re
 import threading
@@ -23,6 +24,9 @@ from collections.abc import Callable, Sequence
 
 from django.db import connections
 from django.db.models import Model, QuerySet
+from django.db.models.base import ModelState
+from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
+from django.db.models.signals import post_init, pre_init
 
 # Stand-ins for the parameters, one per position; far outside any id or count in use.
 MARKERS = tuple(-(2**62) + i for i in range(32))
@@ -233,7 +237,11 @@ def _on_server(connection, items: list[tuple["Prepared", _Compiled, list]]) -> l
             if prepared.name not in known and prepared.name not in preparing:
                 preparing[prepared.name] = f"PREPARE {prepared.name} AS {_numbered(compiled.sql)}"
             execute = f"EXECUTE {prepared.name}"
-            if params:
+            if params and all(type(value) is int for value in params):
+                # Whole numbers (a patient's id, most often) written as the driver writes
+                # them, without its quoting machinery: a few microseconds a statement.
+                execute += "(" + ", ".join(map(str, params)) + ")"
+            elif params:
                 execute += mogrify("(" + ", ".join(["%s"] * len(params)) + ")", params)
             executes.append(execute)
         setup += preparing.values()
@@ -278,10 +286,55 @@ class Read:
 
 
 def build_instances(model: type[Model], rows: Sequence[Sequence], alias: str) -> list[Model]:
+    """Instances from rows of all the model's concrete fields, as ``model.from_db`` makes them.
+
+    Django's ``Model.__init__`` sets each field through ``setattr`` and sends its init
+    signals; for a plain model (no init signals listened to, no field whose attribute does
+    its own work on assignment) that comes to filling the instance's ``__dict__``, which is
+    what this does at a third of the cost: a page of 25 patients with their sites took
+    0.37 ms to build. Any other model goes through ``from_db``.
+    """
     width = len(model._meta.concrete_fields)
-    instances = []
     for row in rows:
         if len(row) != width:
             raise ValueError(f"{model.__name__} rows have {width} columns, not {len(row)}")
-        instances.append(model.from_db(alias, None, row))
+    attnames = _plain_attnames(model)
+    if attnames is None or pre_init.has_listeners(model) or post_init.has_listeners(model):
+        return [model.from_db(alias, None, row) for row in rows]
+    new = object.__new__
+    instances = []
+    for row in rows:
+        instance = new(model)
+        instance.__dict__.update(zip(attnames, row, strict=False))  # widths checked above
+        state = instance._state = ModelState()
+        state.adding = False
+        state.db = alias
+        instances.append(instance)
     return instances
+
+
+_plain: dict[type[Model], tuple[str, ...] | None] = {}
+
+
+def _plain_attnames(model: type[Model]) -> tuple[str, ...] | None:
+    """The model's concrete fields' attribute names when filling ``__dict__`` makes the same
+    instance as ``from_db``; None when it might not."""
+    if model in _plain:
+        return _plain[model]
+    attnames = tuple(field.attname for field in model._meta.concrete_fields)
+    plain = (
+        model.__init__ is Model.__init__
+        and getattr(model.from_db, "__func__", None) is Model.from_db.__func__
+        and all(_assigns_plainly(model, name) for name in attnames)
+    )
+    _plain[model] = attnames if plain else None
+    return _plain[model]
+
+
+def _assigns_plainly(model: type[Model], attname: str) -> bool:
+    descriptor = inspect.getattr_static(model, attname, None)
+    if not hasattr(type(descriptor), "__set__"):
+        return True  # a plain attribute, or Django's DeferredAttribute (reading only)
+    # A foreign key's id: its __set__ only forgets a related object cached on the
+    # instance, and a new instance has none.
+    return type(descriptor) is ForeignKeyDeferredAttribute

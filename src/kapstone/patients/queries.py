@@ -11,7 +11,7 @@ from django.db.models import Q, QuerySet
 from kapstone.clinical import treatment_history as th
 from kapstone.clinical.demographics import looks_like_record_number, normalise_name
 from kapstone.core.models import Organization, Site
-from kapstone.core.prepared import Prepared, Reads, run_written
+from kapstone.core.prepared import Prepared, Reads, build_instances, run_written
 from kapstone.patients.models import (
     Allergy,
     BodyMeasurement,
@@ -338,15 +338,17 @@ def chart_read(reads: Reads, patient_id: int) -> Callable[[], Patient]:
 
 
 def _patients_with_sites(rows) -> list[Patient]:
-    """Patients from rows of a select_related("home_site") query."""
+    """Patients from rows of a select_related("home_site") query; patients of the same site
+    share its instance, as after prefetch_related."""
     alias = Patient.objects.db
-    patients = []
-    for row in rows:
-        patient = Patient.from_db(alias, None, row[:_PATIENT_WIDTH])
-        site_row = row[_PATIENT_WIDTH:]
-        site = Site.from_db(alias, None, site_row) if site_row[0] is not None else None
-        _HOME_SITE.set_cached_value(patient, site)
-        patients.append(patient)
+    patients = build_instances(Patient, [row[:_PATIENT_WIDTH] for row in rows], alias)
+    site_rows = {row[_PATIENT_WIDTH]: row[_PATIENT_WIDTH:] for row in rows}
+    site_rows.pop(None, None)
+    sites = dict(
+        zip(site_rows, build_instances(Site, list(site_rows.values()), alias), strict=True)
+    )
+    for patient, row in zip(patients, rows, strict=True):
+        _HOME_SITE.set_cached_value(patient, sites.get(row[_PATIENT_WIDTH]))
     return patients
 
 

@@ -2,6 +2,7 @@ import hashlib
 from functools import cached_property
 
 from django.contrib.auth.models import AbstractUser
+from django.contrib.sessions.base_session import AbstractBaseSession
 from django.db import models
 
 from kapstone.access.roles import Permission, Role, needs_two_factor, permissions_for
@@ -75,3 +76,19 @@ class ApiToken(models.Model):
     @staticmethod
     def hash_key(secret: str) -> str:
         return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class StaffSession(AbstractBaseSession):
+    """A browser's session: Django's, with the member of staff signed in to it beside the data
+    (kept in step when the session is saved), so that one query reads both on every request
+    (kapstone.staff.sessions)."""
+
+    user = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.CASCADE, related_name="browser_sessions"
+    )
+
+    @classmethod
+    def get_session_store_class(cls):
+        from kapstone.staff.sessions import SessionStore
+
+        return SessionStore
