@@ -117,3 +117,60 @@ def test_a_dropped_connection_is_replaced_by_the_health_check(health_checks):
         cursor.execute("SELECT pg_backend_pid()")
         assert cursor.fetchone()[0] != old_pid
     assert checks == [1]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_on_postgresql_times_are_read_by_the_compiled_loader_in_utc(make_patient):
+    import datetime
+    from zoneinfo import ZoneInfo
+
+    from django.db import transaction
+
+    from kapstone.core.postgresql.base import UtcTimestamptzLoader
+    from kapstone.patients.models import Patient
+
+    connection.ensure_connection()
+    assert connection.compiled_timestamptz
+    with connection.cursor() as cursor:
+        oid = cursor.adapters.types["timestamptz"].oid
+        assert cursor.adapters.get_loader(oid, 0) is UtcTimestamptzLoader
+        new_york = datetime.datetime(
+            2026, 3, 8, 1, 59, 59, 999999, tzinfo=ZoneInfo("America/New_York")
+        )
+        cursor.execute(
+            "SELECT %s::timestamptz, '2026-11-22 00:00:00.000001+05:30'::timestamptz", [new_york]
+        )
+        read, written_in = cursor.fetchone()
+    assert read == new_york and read.tzinfo is datetime.UTC
+    assert written_in == datetime.datetime(2026, 11, 21, 18, 30, 0, 1, tzinfo=datetime.UTC)
+    patient = make_patient()
+    again = Patient.objects.get(pk=patient.pk)
+    assert again.created_at == patient.created_at
+    assert again.created_at.tzinfo is datetime.UTC
+    # A server-side cursor (iterator()) takes the same loader.
+    with transaction.atomic():
+        (streamed,) = Patient.objects.filter(pk=patient.pk).iterator(chunk_size=1)
+    assert streamed.created_at == patient.created_at
+    assert streamed.created_at.tzinfo is datetime.UTC
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_on_postgresql_another_database_time_zone_keeps_djangos_loader():
+    import datetime
+    from zoneinfo import ZoneInfo
+
+    from kapstone.core.postgresql.base import DatabaseWrapper
+
+    paris = DatabaseWrapper({**connection.settings_dict, "TIME_ZONE": "Europe/Paris"}, "paris")
+    try:
+        paris.ensure_connection()
+        assert not paris.compiled_timestamptz
+        with paris.cursor() as cursor:
+            cursor.execute("SELECT '2026-07-01 12:00:00+00'::timestamptz")
+            (read,) = cursor.fetchone()
+        assert read == datetime.datetime(2026, 7, 1, 14, 0, tzinfo=ZoneInfo("Europe/Paris"))
+        assert read.tzinfo == ZoneInfo("Europe/Paris")
+    finally:
+        paris.close()
