@@ -52,6 +52,10 @@ def health_checks(monkeypatch):
     return checks, base
 
 
+def _idle_past_the_trusted_time(base):
+    connection.answered_at -= base.TRUSTED_SECONDS + 0.1
+
+
 def _request_using_the_database():
     connection.close_if_unusable_or_obsolete()  # request_started
     with connection.cursor() as cursor:
@@ -74,10 +78,10 @@ def test_a_connection_that_just_served_a_request_is_reused_without_a_health_chec
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_a_connection_idle_past_the_trusted_time_is_checked_first(health_checks, monkeypatch):
+def test_a_connection_idle_past_the_trusted_time_is_checked_first(health_checks):
     checks, base = health_checks
     _request_using_the_database()
-    connection.answered_at -= base.TRUSTED_SECONDS + 0.1
+    _idle_past_the_trusted_time(base)
     checks.clear()
     _request_using_the_database()
     assert checks == [1]
@@ -88,7 +92,7 @@ def test_a_connection_idle_past_the_trusted_time_is_checked_first(health_checks,
 def test_requests_that_do_not_use_the_connection_do_not_extend_its_trust(health_checks):
     checks, base = health_checks
     _request_using_the_database()
-    connection.answered_at -= base.TRUSTED_SECONDS + 0.1
+    _idle_past_the_trusted_time(base)
     connection.close_if_unusable_or_obsolete()  # a request without queries starts
     connection.close_if_unusable_or_obsolete()  # and finishes
     checks.clear()
@@ -104,7 +108,7 @@ def test_a_dropped_connection_is_replaced_by_the_health_check(health_checks):
     with connection.connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         old_pid = cursor.fetchone()[0]
-    connection.answered_at -= base.TRUSTED_SECONDS + 0.1
+    _idle_past_the_trusted_time(base)
     # The server ends the connection while it sits idle between requests.
     other = connection.get_new_connection(connection.get_connection_params())
     try:
