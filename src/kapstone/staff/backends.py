@@ -44,11 +44,18 @@ _USER = Prepared(
 )
 
 
+def user_id_from(value) -> int | None:
+    """A user id as a session stores it (text), or None when it is not one."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def load_user(user_id) -> User | None:
     """The user with `roles` and `confirmed_totp_devices` (by persistent id) filled in."""
-    try:
-        user_id = int(user_id)
-    except (TypeError, ValueError):
+    user_id = user_id_from(user_id)
+    if user_id is None:
         return None
     rows = _USER.rows(user_id)
     return user_from_rows(rows) if rows else None

@@ -46,7 +46,7 @@ class SessionStore(db.SessionStore):
 
     def create_model_instance(self, data):
         session = super().create_model_instance(data)
-        session.user_id = _user_id(data.get(SESSION_KEY))
+        session.user_id = backends.user_id_from(data.get(SESSION_KEY))
         return session
 
     def _get_session_from_db(self):
@@ -65,11 +65,4 @@ class SessionStore(db.SessionStore):
                     )
                 return session
         self._session_key = None
-        return None
-
-
-def _user_id(value) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
         return None
